@@ -1,0 +1,48 @@
+"""Domain errors. Each carries the HTTP status and the stable snake_case code the API answers with.
+
+The API maps these in one place (`practika.http`); domain code raises them and never builds
+HTTP answers itself.
+"""
+
+from typing import Any
+
+
+class PractikaError(Exception):
+    status = 400
+    code = "bad_request"
+
+    def __init__(self, message: str, *, details: Any = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.details = details
+
+
+class Unauthorized(PractikaError):
+    status = 401
+    code = "unauthorized"
+
+
+class NotFound(PractikaError):
+    """A missing item, and equally an item that belongs to someone else."""
+
+    status = 404
+    code = "not_found"
+
+
+class InvalidRequest(PractikaError):
+    status = 422
+    code = "invalid_request"
+
+
+class Conflict(PractikaError):
+    status = 409
+    code = "conflict"
+
+
+class VideoNotReady(Conflict):
+    code = "video_not_ready"
+
+
+class QuotaExceeded(PractikaError):
+    status = 429
+    code = "quota_exceeded"

@@ -1,0 +1,1 @@
+"""Media probing and cutting with ffprobe and ffmpeg."""

@@ -1,0 +1,51 @@
+"""Logger, tracer and metrics shared by handlers and domain code, and the names of every metric.
+
+Service name, log level and namespace come from the POWERTOOLS_* variables each function gets
+from template.yaml; `environment` is a default dimension on every metric.
+"""
+
+import os
+from enum import StrEnum
+
+from aws_lambda_powertools import Logger, Metrics, Tracer
+
+NAMESPACE = "Practika"
+
+logger = Logger()
+tracer = Tracer()
+metrics = Metrics(namespace=NAMESPACE)
+metrics.set_default_dimensions(environment=os.environ.get("ENVIRONMENT", "dev"))
+
+
+class MetricName(StrEnum):
+    """Every custom metric the code emits; template alarms and dashboards are checked against this list."""
+
+    HEALTH_CHECKS = "HealthChecks"
+    HEALTH_CHECK_FAILURES = "HealthCheckFailures"
+    VIDEO_UPLOAD_REQUESTS = "VideoUploadRequests"
+    VIDEO_UPLOADS = "VideoUploads"
+    UPLOAD_BYTES = "UploadBytes"
+    VALIDATION_FAILURES = "ValidationFailures"
+    PROBE_MS = "ProbeMs"
+    CLIP_REQUESTS = "ClipRequests"
+    CLIP_CREATIONS = "ClipCreations"
+    CLIP_DURATION_SECONDS = "ClipDurationSeconds"
+    CLIP_PROCESSING_MS = "ClipProcessingMs"
+    CLIP_FAILURES = "ClipFailures"
+    ALARM_NOTIFICATIONS_DELIVERED = "AlarmNotificationsDelivered"
+    ALARM_NOTIFICATIONS_FAILED = "AlarmNotificationsFailed"
+    DELIVERY_LATENCY_MS = "DeliveryLatencyMs"
+    UNKNOWN_NOTIFICATION = "UnknownNotification"
+
+
+class SecurityEvent(StrEnum):
+    """Values of the `security_event` log key; a metric filter counts them."""
+
+    QUOTA_EXCEEDED = "quota_exceeded"
+    DISGUISED_MEDIA = "disguised_media"
+    UNKNOWN_UPLOAD = "unknown_upload"
+    SIZE_MISMATCH = "size_mismatch"
+
+
+def log_security_event(kind: SecurityEvent, message: str, **facts: object) -> None:
+    logger.warning(message, security_event=kind.value, **facts)
