@@ -1,0 +1,27 @@
+"""The alarm router's configuration, from the environment template.yaml sets."""
+
+from functools import cache
+
+from pydantic import Field, Json
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from practika.alarms.routing import RoutingConfig
+
+
+class AlarmRouterSettings(BaseSettings):
+    model_config = SettingsConfigDict(frozen=True)
+
+    table_name: str
+    idempotency_table: str
+    # Name of the Secrets Manager secret: a JSON object {destination name: webhook URL}.
+    chat_webhooks_secret: str
+    chat_routes: Json[RoutingConfig]
+    # How long the webhook URLs are cached between Secrets Manager reads.
+    chat_webhooks_max_age_s: int = Field(default=300, ge=0)
+    # Kept free at the end of the invocation for the idempotency and metric writes.
+    safety_margin_ms: int = Field(default=2000, ge=0)
+
+
+@cache
+def router_settings() -> AlarmRouterSettings:
+    return AlarmRouterSettings()
