@@ -34,6 +34,24 @@ class InvalidRequest(PractikaError):
     code = "invalid_request"
 
 
+class InvalidClipRange(InvalidRequest):
+    """start_s is not before end_s."""
+
+    code = "invalid_range"
+
+
+class RangeBeyondVideo(InvalidRequest):
+    code = "range_beyond_video"
+
+
+class ClipTooShort(InvalidRequest):
+    code = "clip_too_short"
+
+
+class ClipTooLong(InvalidRequest):
+    code = "clip_too_long"
+
+
 class Conflict(PractikaError):
     status = 409
     code = "conflict"

@@ -69,3 +69,39 @@ def upload_object_key(video_id: str) -> str:
 
 def clip_object_key(video_id: str, clip_id: str) -> str:
     return f"clips/{video_id}/{clip_id}.mp4"
+
+
+class ClipRange(BaseModel):
+    """What a clip was asked for (seconds, rounded to the millisecond)."""
+
+    start_s: float
+    end_s: float
+    mode: ClipMode
+
+
+class ClipTimes(BaseModel):
+    """What a clip really covers, measured by ffprobe on the written file."""
+
+    start_s: float
+    end_s: float
+    duration_s: float
+
+
+class ClipError(BaseModel):
+    code: str
+    message: str
+
+
+class Clip(BaseModel):
+    clip_id: str
+    video_id: str
+    owner: str
+    status: ClipStatus
+    requested: ClipRange
+    filename: str
+    created_at: str
+    updated_at: str
+    actual: ClipTimes | None = None
+    error: ClipError | None = None
+    size_bytes: int | None = None
+    attempts: int = 0

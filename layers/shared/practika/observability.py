@@ -32,6 +32,7 @@ class MetricName(StrEnum):
     CLIP_DURATION_SECONDS = "ClipDurationSeconds"
     CLIP_PROCESSING_MS = "ClipProcessingMs"
     CLIP_FAILURES = "ClipFailures"
+    CLIP_SOURCE_BYTES_READ = "ClipSourceBytesRead"
     ALARM_NOTIFICATIONS_DELIVERED = "AlarmNotificationsDelivered"
     ALARM_NOTIFICATIONS_FAILED = "AlarmNotificationsFailed"
     DELIVERY_LATENCY_MS = "DeliveryLatencyMs"

@@ -1,0 +1,37 @@
+"""Clip worker: one SQS message per clip job; failures are reported per record (partial batch response)."""
+
+from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
+from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from practika.clips import ClipJob, process_clip
+from practika.observability import logger, metrics, tracer
+
+processor = BatchProcessor(event_type=EventType.SQS)
+
+
+@tracer.capture_method
+def record_handler(record: SQSRecord, lambda_context: LambdaContext) -> None:
+    job = ClipJob.model_validate_json(record.body)
+    logger.set_correlation_id(record.message_id)
+    logger.append_keys(clip_id=job.clip_id)
+    tracer.put_annotation(key="clip_id", value=job.clip_id)
+    try:
+        process_clip(
+            job.clip_id,
+            attempt=int(record.attributes.approximate_receive_count or 1),
+            remaining_ms=lambda_context.get_remaining_time_in_millis,
+        )
+    finally:
+        logger.remove_keys(["clip_id", "video_id"])
+
+
+# A batch has no single correlation id: each record sets its message id while it runs.
+@logger.inject_lambda_context(log_event=False)
+@metrics.log_metrics(capture_cold_start_metric=True)
+@tracer.capture_lambda_handler
+def handler(event: dict, context: LambdaContext) -> PartialItemFailureResponse:
+    return process_partial_response(
+        event=event, record_handler=record_handler, processor=processor, context=context
+    )

@@ -1,0 +1,274 @@
+"""Data access for clips: the clip records and daily quota counters (DynamoDB), the clip queue
+(SQS), the source and clip objects (S3).
+
+Status moves queued -> processing -> ready | failed, each step a conditional write, so a
+late or duplicated message can never move a finished clip back or cut it again.
+"""
+
+import json
+import time
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from boto3.dynamodb.types import TypeSerializer
+from boto3.s3.transfer import TransferConfig
+from botocore.exceptions import ClientError
+
+from practika import aws
+from practika.errors import NotFound, QuotaExceeded
+from practika.models import Clip, ClipError, ClipStatus, ClipTimes, clip_key, upload_object_key
+from practika.observability import tracer
+from practika.settings import storage_settings
+
+# Clips above this size go up in parts (parallel, each part retried on its own).
+_TRANSFER = TransferConfig(multipart_threshold=16 * 1024 * 1024, multipart_chunksize=16 * 1024 * 1024)
+_serializer = TypeSerializer()
+
+
+class ClipBusy(Exception):
+    """Another worker holds this clip's processing lease."""
+
+
+class SourceMissing(Exception):
+    """The video's object is gone from the uploads bucket."""
+
+
+def _table() -> Any:
+    return aws.table(storage_settings().table_name)
+
+
+def _item(data: dict[str, Any]) -> dict[str, Any]:
+    """DynamoDB wants Decimal, never float."""
+    converted: dict[str, Any] = json.loads(json.dumps(data), parse_float=Decimal)
+    return converted
+
+
+def _now_iso() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds")
+
+
+def quota_key(owner: str, day: str) -> dict[str, str]:
+    return {"pk": f"QUOTA#{owner}", "sk": f"CLIPS#{day}"}
+
+
+@tracer.capture_method
+def get_clip(clip_id: str) -> Clip | None:
+    item = _table().get_item(Key=clip_key(clip_id), ConsistentRead=True).get("Item")
+    return Clip.model_validate(item) if item else None
+
+
+def get_owned_clip(clip_id: str, owner: str) -> Clip:
+    """The clip if `owner` owns it; a missing clip and someone else's answer the same NotFound."""
+    clip = get_clip(clip_id)
+    if clip is None or clip.owner != owner:
+        raise NotFound("no such clip", details={"clip_id": clip_id})
+    return clip
+
+
+@tracer.capture_method
+def create_clip(clip: Clip, *, max_per_day: int) -> tuple[Clip, bool]:
+    """Create the clip and count it against its owner's daily quota, in one transaction.
+
+    Returns (clip, created). When the same clip already exists (asked before, or by a racing
+    request) the existing one comes back with created=False and the quota is untouched.
+    """
+    now = datetime.now(UTC)
+    day = now.strftime("%Y-%m-%d")
+    table_name = storage_settings().table_name
+    record = {**clip_key(clip.clip_id), **clip.model_dump(mode="json")}
+    items = [
+        {
+            "Put": {
+                "TableName": table_name,
+                "Item": _typed(record),
+                "ConditionExpression": "attribute_not_exists(pk)",
+            }
+        },
+        {
+            "Update": {
+                "TableName": table_name,
+                "Key": _typed(quota_key(clip.owner, day)),
+                "UpdateExpression": "ADD #count :one SET expires_at = :expires",
+                "ConditionExpression": "attribute_not_exists(#count) OR #count < :max",
+                "ExpressionAttributeNames": {"#count": "count"},
+                "ExpressionAttributeValues": _typed(
+                    {
+                        ":one": 1,
+                        ":max": max_per_day,
+                        ":expires": int((now + timedelta(days=2)).timestamp()),
+                    }
+                ),
+            }
+        },
+    ]
+    try:
+        aws.client("dynamodb").transact_write_items(TransactItems=items)
+    except ClientError as error:
+        if error.response.get("Error", {}).get("Code") != "TransactionCanceledException":
+            raise
+        reasons = [r.get("Code") for r in error.response.get("CancellationReasons", [])]
+        if reasons and reasons[0] == "ConditionalCheckFailed":
+            existing = get_clip(clip.clip_id)
+            if existing is not None:
+                return existing, False
+        if len(reasons) > 1 and reasons[1] == "ConditionalCheckFailed":
+            raise QuotaExceeded(
+                "daily clip quota reached", details={"max_clips_per_day": max_per_day}
+            ) from error
+        raise
+    return clip, True
+
+
+def touch(clip_id: str) -> None:
+    """Record that a queued clip's job was sent again."""
+    _table().update_item(
+        Key=clip_key(clip_id),
+        UpdateExpression="SET updated_at = :now",
+        ConditionExpression="#status = :queued",
+        ExpressionAttributeNames={"#status": "status"},
+        ExpressionAttributeValues={":now": _now_iso(), ":queued": ClipStatus.QUEUED.value},
+    )
+
+
+@tracer.capture_method
+def enqueue(queue_url: str, clip_id: str) -> None:
+    aws.client("sqs").send_message(QueueUrl=queue_url, MessageBody=json.dumps({"clip_id": clip_id}))
+
+
+@tracer.capture_method
+def start_processing(clip_id: str, *, lease_s: float) -> Clip | None:
+    """Take the clip for processing, with a lease; None when it is already ready or failed.
+
+    A clip processing under someone else's live lease raises ClipBusy; an expired lease (a
+    worker that died) is taken over.
+    """
+    now = time.time()
+    try:
+        item = _table().update_item(
+            Key=clip_key(clip_id),
+            UpdateExpression="SET #status = :processing, lease_until = :lease, updated_at = :now_iso "
+            "ADD attempts :one",
+            ConditionExpression="attribute_exists(pk) AND (#status = :queued OR "
+            "(#status = :processing AND (attribute_not_exists(lease_until) OR lease_until < :now)))",
+            ExpressionAttributeNames={"#status": "status"},
+            ExpressionAttributeValues=_item(
+                {
+                    ":processing": ClipStatus.PROCESSING.value,
+                    ":queued": ClipStatus.QUEUED.value,
+                    ":lease": now + lease_s,
+                    ":now": now,
+                    ":now_iso": _now_iso(),
+                    ":one": 1,
+                }
+            ),
+            ReturnValues="ALL_NEW",
+        )["Attributes"]
+    except ClientError as error:
+        if error.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
+            raise
+        current = get_clip(clip_id)
+        if current is None or current.status in (ClipStatus.READY, ClipStatus.FAILED):
+            return None
+        raise ClipBusy(clip_id) from error
+    return Clip.model_validate(item)
+
+
+def release(clip_id: str) -> None:
+    """Give the lease back after a transient failure so the redelivered job can start at once."""
+    _table().update_item(
+        Key=clip_key(clip_id),
+        UpdateExpression="SET lease_until = :zero",
+        ConditionExpression="#status = :processing",
+        ExpressionAttributeNames={"#status": "status"},
+        ExpressionAttributeValues={":zero": 0, ":processing": ClipStatus.PROCESSING.value},
+    )
+
+
+@tracer.capture_method
+def mark_ready(clip_id: str, actual: ClipTimes, size_bytes: int) -> Clip:
+    item = _table().update_item(
+        Key=clip_key(clip_id),
+        UpdateExpression="SET #status = :ready, actual = :actual, size_bytes = :size, updated_at = :now "
+        "REMOVE lease_until",
+        ConditionExpression="#status = :processing",
+        ExpressionAttributeNames={"#status": "status"},
+        ExpressionAttributeValues=_item(
+            {
+                ":ready": ClipStatus.READY.value,
+                ":processing": ClipStatus.PROCESSING.value,
+                ":actual": actual.model_dump(),
+                ":size": size_bytes,
+                ":now": _now_iso(),
+            }
+        ),
+        ReturnValues="ALL_NEW",
+    )["Attributes"]
+    return Clip.model_validate(item)
+
+
+@tracer.capture_method
+def mark_failed(clip_id: str, error: ClipError) -> Clip:
+    item = _table().update_item(
+        Key=clip_key(clip_id),
+        UpdateExpression="SET #status = :failed, #error = :error, updated_at = :now REMOVE lease_until",
+        ConditionExpression="#status IN (:queued, :processing)",
+        ExpressionAttributeNames={"#status": "status", "#error": "error"},
+        ExpressionAttributeValues={
+            ":failed": ClipStatus.FAILED.value,
+            ":queued": ClipStatus.QUEUED.value,
+            ":processing": ClipStatus.PROCESSING.value,
+            ":error": error.model_dump(),
+            ":now": _now_iso(),
+        },
+        ReturnValues="ALL_NEW",
+    )["Attributes"]
+    return Clip.model_validate(item)
+
+
+@tracer.capture_method
+def presign_source(video_id: str, *, expires_s: int) -> str:
+    """A short-lived GET for the source, after checking it is still there (a 404 is final, not transient)."""
+    bucket, key = storage_settings().uploads_bucket, upload_object_key(video_id)
+    s3 = aws.client("s3")
+    try:
+        s3.head_object(Bucket=bucket, Key=key)
+    except ClientError as error:
+        if error.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
+            raise SourceMissing(f"the video's object {key} is gone") from error
+        raise
+    url: str = s3.generate_presigned_url(
+        "get_object", Params={"Bucket": bucket, "Key": key}, ExpiresIn=expires_s
+    )
+    return url
+
+
+@tracer.capture_method
+def upload_clip(path: Path, key: str) -> None:
+    aws.client("s3").upload_file(
+        str(path),
+        storage_settings().clips_bucket,
+        key,
+        ExtraArgs={"ContentType": "video/mp4"},
+        Config=_TRANSFER,
+    )
+
+
+def presign_download(clip: Clip, key: str, *, expires_s: int) -> str:
+    url: str = aws.client("s3").generate_presigned_url(
+        "get_object",
+        Params={
+            "Bucket": storage_settings().clips_bucket,
+            "Key": key,
+            "ResponseContentDisposition": f'attachment; filename="{clip.filename}"',
+            "ResponseContentType": "video/mp4",
+        },
+        ExpiresIn=expires_s,
+    )
+    return url
+
+
+def _typed(values: dict[str, Any]) -> dict[str, Any]:
+    """Low-level DynamoDB attribute values (the transaction API has no resource-level helper)."""
+    return {name: _serializer.serialize(value) for name, value in _item(values).items()}

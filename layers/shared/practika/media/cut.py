@@ -1,0 +1,247 @@
+"""Cutting a clip out of a source that stays in S3, with ffmpeg driven through ffmpeg-python.
+
+The source is read over a presigned GET with `-ss` before `-i`: ffmpeg seeks in the index
+(the moov atom, wherever it sits) and asks only for the byte ranges of the clip, so the cost
+grows with the clip, not with the source. The input carries the same demuxer and protocol
+locks as validation.
+
+- `fast`: stream copy. It can only start on a key frame, so we first ask ffprobe which key
+  frame is at or before the requested start and seek exactly there; the clip then really
+  starts on that frame (no hidden pre-roll behind an edit list) and says so.
+- `accurate`: re-encode (H.264/AAC). ffmpeg decodes from the preceding key frame and drops
+  every frame before the requested start, so the first and last frames are the asked-for ones.
+  Timestamps keep the source's time base and are passed through, so no frame is dropped or
+  duplicated by rounding to a frame grid.
+
+Start, end and duration are then measured by ffprobe on what was written.
+"""
+
+import json
+import re
+import shutil
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import ffmpeg
+
+from practika.media import tools
+from practika.observability import logger, tracer
+
+ACCURATE_CRF = 20
+# Lambda bills by the millisecond; slower x264 presets buy little at clip lengths.
+ACCURATE_PRESET = "veryfast"
+AUDIO_BITRATE = "128k"
+
+# ffmpeg/ffprobe failures that come from the network or S3, not from the media: worth a retry.
+_TRANSIENT_STDERR = re.compile(
+    r"Server returned 5\d\d|Connection (refused|reset|timed out)|timed out|Input/output error"
+    r"|Server returned 403|Network is unreachable|Temporary failure in name resolution",
+    re.IGNORECASE,
+)
+# A stalled read fails (and is retried) instead of hanging until the whole budget is gone.
+RW_TIMEOUT_US = 15_000_000
+_BYTES_READ = re.compile(r"Statistics: (\d+) bytes read")
+
+
+class CutError(Exception):
+    """A cut that did not produce a clip; `transient` says whether trying again may help."""
+
+    def __init__(self, code: str, message: str, *, transient: bool) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.transient = transient
+
+
+@dataclass(frozen=True)
+class CutResult:
+    path: Path
+    start_s: float
+    end_s: float
+    duration_s: float
+    video_duration_s: float
+    audio_duration_s: float | None
+    size_bytes: int
+    source_bytes_read: int | None
+
+
+def _input_options(url: str) -> dict[str, str]:
+    """The locks, plus the CA bundle when TLS is in play (ffmpeg rejects TLS options for other protocols)."""
+    options = tools.locked_input_options()
+    if url.startswith(("https:", "http:")):
+        options["rw_timeout"] = str(RW_TIMEOUT_US)
+    if url.startswith("https:"):
+        options.update(tools.ca_bundle_options())
+    return options
+
+
+def keyframe_at_or_before(url: str, start_s: float, timeout_s: float) -> tuple[float, int | None]:
+    """Time of the video key frame at or before `start_s`, and the bytes ffprobe read to find it.
+
+    `-read_intervals START%+#1` seeks backwards to the key frame before START (from the index,
+    reading only a few ranges) and shows one packet: that key frame.
+    """
+    args = [
+        tools.binary("ffprobe"),
+        "-hide_banner",
+        "-loglevel",
+        "verbose",
+        *_flags(_input_options(url)),
+        "-read_intervals",
+        f"{start_s:.6f}%+#1",
+        "-select_streams",
+        "v:0",
+        "-show_entries",
+        "packet=pts_time,flags",
+        "-of",
+        "json",
+        url,
+    ]
+    result = _run(args, timeout_s)
+    packets = json.loads(result.stdout or b"{}").get("packets", [])
+    keyframes = [float(p["pts_time"]) for p in packets if "K" in p.get("flags", "") and "pts_time" in p]
+    if not keyframes:
+        raise CutError("no_keyframe", "no key frame found before the start", transient=False)
+    return min(keyframes[0], start_s), _bytes_read(result.stderr)
+
+
+def build_command(url: str, output: Path, *, seek_s: float, end_s: float, mode: str) -> list[str]:
+    """The ffmpeg command line for one cut (input seeking, locked input, +faststart MP4 output)."""
+    common: dict[str, Any] = {
+        "t": f"{end_s - seek_s:.6f}",
+        "movflags": "+faststart",
+        "map_metadata": -1,  # the user's GPS tags and device names stay in their source
+        "map_chapters": -1,
+        "sn": None,
+        "dn": None,
+        "f": "mp4",
+    }
+    if mode == "fast":
+        codec: dict[str, Any] = {"c": "copy"}
+    else:
+        codec = {
+            "c:v": "libx264",
+            "crf": ACCURATE_CRF,
+            "preset": ACCURATE_PRESET,
+            "pix_fmt": "yuv420p",
+            "enc_time_base:v": "demux",
+            "fps_mode": "passthrough",
+            "c:a": "aac",
+            "b:a": AUDIO_BITRATE,
+        }
+    source = ffmpeg.input(url, ss=f"{seek_s:.6f}", **_input_options(url))
+    stream = source.output(str(output), **codec, **common)
+    args: list[str] = stream.global_args("-nostdin", "-hide_banner", "-loglevel", "verbose").compile(
+        cmd=tools.binary("ffmpeg"), overwrite_output=True
+    )
+    return args
+
+
+def probe_output(path: Path, timeout_s: float) -> dict[str, Any]:
+    """ffprobe of the clip we wrote (a local file we made, so only the file protocol is allowed)."""
+    args = [
+        tools.binary("ffprobe"),
+        "-hide_banner",
+        "-loglevel",
+        "error",
+        "-protocol_whitelist",
+        "file",
+        "-show_entries",
+        "stream=codec_type,start_time,duration:format=duration",
+        "-of",
+        "json",
+        str(path),
+    ]
+    facts: dict[str, Any] = json.loads(_run(args, timeout_s).stdout or b"{}")
+    return facts
+
+
+@tracer.capture_method
+@contextmanager
+def cut_clip(url: str, *, start_s: float, end_s: float, mode: str, timeout_s: float) -> Iterator[CutResult]:
+    """Cut [start_s, end_s) of the source at `url` into a temporary MP4, removed when the block ends.
+
+    All tools together get `timeout_s`; one still running at the deadline is killed.
+    """
+    deadline = time.monotonic() + timeout_s
+    workdir = Path(tempfile.mkdtemp(prefix="clip-"))
+    try:
+        probe_bytes: int | None = 0
+        seek_s = start_s
+        if mode == "fast":
+            seek_s, probe_bytes = keyframe_at_or_before(url, start_s, _left(deadline))
+        output = workdir / "clip.mp4"
+        run = _run(build_command(url, output, seek_s=seek_s, end_s=end_s, mode=mode), _left(deadline))
+        cut_bytes = _bytes_read(run.stderr)
+        facts = probe_output(output, _left(deadline))
+        result = _measure(facts, output, seek_s, _sum(probe_bytes, cut_bytes))
+        logger.info(
+            "clip cut",
+            mode=mode,
+            seek_s=seek_s,
+            duration_s=result.duration_s,
+            size_bytes=result.size_bytes,
+            source_bytes_read=result.source_bytes_read,
+        )
+        yield result
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+def _measure(facts: dict[str, Any], output: Path, seek_s: float, bytes_read: int | None) -> CutResult:
+    streams = facts.get("streams", [])
+    video = next((s for s in streams if s.get("codec_type") == "video"), None)
+    audio = next((s for s in streams if s.get("codec_type") == "audio"), None)
+    if video is None or float(video.get("duration") or 0) <= 0:
+        raise CutError("empty_clip", "the cut produced no video", transient=False)
+    video_start = float(video.get("start_time") or 0)
+    video_duration = float(video["duration"])
+    start = seek_s + video_start
+    return CutResult(
+        path=output,
+        start_s=round(start, 3),
+        end_s=round(start + video_duration, 3),
+        duration_s=round(video_duration, 3),
+        video_duration_s=video_duration,
+        audio_duration_s=float(audio["duration"]) if audio and audio.get("duration") else None,
+        size_bytes=output.stat().st_size,
+        source_bytes_read=bytes_read,
+    )
+
+
+def _run(args: list[str], timeout_s: float) -> tools.ToolResult:
+    try:
+        return tools.run(args, timeout_s)
+    except tools.ToolTimeout as timeout:
+        raise CutError("timeout", str(timeout), transient=True) from timeout
+    except tools.ToolFailed as failed:
+        transient = bool(_TRANSIENT_STDERR.search(failed.stderr))
+        logger.warning("media tool failed", returncode=failed.returncode, stderr_tail=failed.stderr[-600:])
+        code = "source_unreachable" if transient else "cut_failed"
+        raise CutError(code, "ffmpeg could not cut the clip", transient=transient) from failed
+
+
+def _left(deadline: float) -> float:
+    return deadline - time.monotonic()
+
+
+def _flags(options: dict[str, str]) -> list[str]:
+    return [part for name, value in options.items() for part in (f"-{name}", value)]
+
+
+def _bytes_read(stderr: str) -> int | None:
+    """Bytes the input read, from the last AVIOContext statistics line (the input closes last).
+
+    The +faststart pass re-reads the output and logs its own line earlier, so only the last counts.
+    """
+    found = _BYTES_READ.findall(stderr)
+    return int(found[-1]) if found else None
+
+
+def _sum(*values: int | None) -> int | None:
+    return None if any(v is None for v in values) else sum(v or 0 for v in values)
