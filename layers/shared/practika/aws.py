@@ -25,7 +25,7 @@ def _config(timeout_s: float | None) -> Config:
 @cache
 def client(service: str, *, timeout_s: float | None = None) -> Any:
     """A cached client; `timeout_s` gives a short-timeout, no-retry client for checks that must answer fast."""
-    return boto3.session.Session().client(service, config=_config(timeout_s))  # type: ignore[call-overload]
+    return boto3.session.Session().client(service, config=_config(timeout_s))
 
 
 @cache

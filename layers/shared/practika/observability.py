@@ -46,7 +46,8 @@ class SecurityEvent(StrEnum):
     DISGUISED_MEDIA = "disguised_media"
     UNKNOWN_UPLOAD = "unknown_upload"
     SIZE_MISMATCH = "size_mismatch"
+    OBJECT_REPLACED = "object_replaced"
 
 
 def log_security_event(kind: SecurityEvent, message: str, **facts: object) -> None:
-    logger.warning(message, security_event=kind.value, **facts)
+    logger.warning(message, extra={"security_event": kind.value, **facts})

@@ -20,4 +20,4 @@ class StorageSettings(BaseSettings):
 
 @cache
 def storage_settings() -> StorageSettings:
-    return StorageSettings()  # type: ignore[call-arg]
+    return StorageSettings()

@@ -1,0 +1,202 @@
+"""`python -m devstack`: run the whole pipeline on this machine until Ctrl-C / SIGINT / SIGTERM.
+
+moto's server is AWS; template.yaml's resources are created in it; the real handlers run in
+Lambda-like worker processes; the HTTP API, SQS pollers, SNS deliveries and a chat sink are
+wired as the template wires them. When ready, `.local/stack.json` says where everything is.
+"""
+
+import argparse
+import json
+import logging
+import os
+import signal
+import socket
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import boto3
+from moto.server import ThreadedMotoServer
+
+from devstack.api import ApiServer, routes_from_template
+from devstack.chatsink import ChatSink
+from devstack.control import ControlServer
+from devstack.queues import QueuePoller
+from devstack.resources import create_stack
+from devstack.runtime import FunctionRuntime
+from devstack.template import ROOT
+
+HOST = "127.0.0.1"
+LOCAL_CHAT = ROOT / "local" / "chat.json"
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind((HOST, 0))
+        return int(probe.getsockname()[1])
+
+
+def _parse_params(pairs: list[str]) -> dict[str, str]:
+    params = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep:
+            raise SystemExit(f"--param wants Key=Value, got {pair!r}")
+        params[key] = value
+    return params
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="devstack", description=__doc__)
+    parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", "3000")))
+    parser.add_argument("--aws-port", type=int, default=int(os.environ.get("AWS_PORT", "0")),
+                        help="port of the moto server (default: any free port)")
+    parser.add_argument("--state-dir", default=os.environ.get("LOCAL_STATE_DIR", str(ROOT / ".local")))
+    parser.add_argument("--param", action="append", default=os.environ.get("LOCAL_PARAMS", "").split() ,
+                        help="template parameter override Key=Value (repeatable; env LOCAL_PARAMS)")
+    parser.add_argument("--concurrency", type=int, default=int(os.environ.get("LOCAL_CONCURRENCY", "2")),
+                        help="warm environments per function")
+    parser.add_argument("--visibility-timeout", type=int,
+                        default=int(os.environ["LOCAL_VISIBILITY_TIMEOUT_S"])
+                        if os.environ.get("LOCAL_VISIBILITY_TIMEOUT_S") else None,
+                        help="override every queue's visibility timeout (seconds), e.g. to see redrives quickly")
+    args = parser.parse_args(argv)
+
+    state_dir = Path(args.state_dir)
+    (state_dir / "logs").mkdir(parents=True, exist_ok=True)
+    stack_file = state_dir / "stack.json"
+    stack_file.unlink(missing_ok=True)
+    stack_log = (state_dir / "logs" / "devstack.log").open("a", buffering=1)
+
+    def log(message: str) -> None:
+        stack_log.write(f"{time.strftime('%H:%M:%S')} {message}\n")
+
+    region = os.environ.get("AWS_DEFAULT_REGION", "us-east-1")
+    aws_port = args.aws_port or _free_port()
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)
+    moto = ThreadedMotoServer(ip_address=HOST, port=aws_port, verbose=False)
+    moto.start()
+    endpoint = f"http://{HOST}:{aws_port}"
+    credentials = {"AWS_ACCESS_KEY_ID": "local", "AWS_SECRET_ACCESS_KEY": "local"}
+    session = boto3.session.Session(region_name=region, **{k.lower(): v for k, v in credentials.items()})
+
+    stack = create_stack(session, endpoint, _parse_params(args.param), args.visibility_timeout)
+    sink = ChatSink(HOST, int(os.environ.get("CHAT_SINK_PORT", "0")), state_dir / "chat.jsonl")
+    sink.start()
+    _configure_chat(stack, session, endpoint, sink.url)
+
+    base_env = {
+        "PATH": os.environ.get("PATH", ""),
+        "HOME": os.environ.get("HOME", "/tmp"),  # noqa: S108 - only a fallback for HOME
+        "LANG": "C.UTF-8",
+        "AWS_ENDPOINT_URL": endpoint,
+        "AWS_REGION": region,
+        "AWS_DEFAULT_REGION": region,
+        **credentials,
+        "POWERTOOLS_TRACE_DISABLED": "1",  # no X-Ray daemon on a laptop
+        "POWERTOOLS_DEV": os.environ.get("POWERTOOLS_DEV", "0"),
+        "MEDIA_ALLOW_HTTP": "1",  # moto serves plain http; in AWS presigned URLs are https only
+    }
+    runtimes = {
+        lid: FunctionRuntime(spec, base_env, state_dir / "logs", args.concurrency)
+        for lid, spec in stack.functions.items()
+    }
+
+    sqs = session.client("sqs", endpoint_url=endpoint)
+    arn_to_url = {arn: stack.queue_urls[lid] for lid, arn in stack.queue_arns.items()}
+
+    def send_to_queue(queue_arn: str, body: str) -> None:
+        sqs.send_message(QueueUrl=arn_to_url[queue_arn], MessageBody=body)
+
+    control = ControlServer(HOST, int(os.environ.get("CONTROL_PORT", "0")), runtimes, send_to_queue,
+                            retry_delays_s=(1.0, 2.0), log=log)
+    control.start()
+    _subscribe_functions(stack, session, endpoint, control)
+    pollers = _start_pollers(stack, sqs, runtimes, args.concurrency, region, log)
+
+    api = ApiServer(HOST, args.port, routes_from_template(stack.template), runtimes)
+    api.start()
+
+    description = {
+        "api_url": api.url,
+        "aws_endpoint_url": endpoint,
+        "region": region,
+        "resources": stack.resources,
+        "chat_sink_url": sink.url,
+        "chat_log": str(sink.log_path),
+        "control_url": control.url,
+        "logs_dir": str(state_dir / "logs"),
+        "parameters": stack.resolver.parameters,
+    }
+    tmp = stack_file.with_suffix(".tmp")
+    tmp.write_text(json.dumps(description, indent=2))
+    tmp.replace(stack_file)
+    print(f"local stack ready: API {api.url}, AWS {endpoint}, chat sink {sink.url}", flush=True)
+    print(f"  details in {stack_file}; logs in {state_dir / 'logs'}; Ctrl-C stops", flush=True)
+
+    stopping = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stopping.set())
+    stopping.wait()
+    print("stopping local stack", flush=True)
+    stack_file.unlink(missing_ok=True)
+    api.stop()
+    for poller in pollers:
+        poller.stop()
+    for runtime in runtimes.values():
+        runtime.close()
+    control.stop()
+    sink.stop()
+    moto.stop()
+    sys.exit(0)
+
+
+def _configure_chat(stack: Any, session: boto3.session.Session, endpoint: str, sink_url: str) -> None:
+    """Point the router's destinations at the chat sink (local/chat.json), as deploys put real URLs there."""
+    if not LOCAL_CHAT.exists():
+        return
+    config = json.loads(LOCAL_CHAT.read_text())
+    webhooks = {name: sink_url + path for name, path in config.get("webhooks", {}).items()}
+    secret_id = next((lid for lid, r in stack.template["Resources"].items()
+                      if r["Type"] == "AWS::SecretsManager::Secret"), None)
+    if secret_id:
+        session.client("secretsmanager", endpoint_url=endpoint).put_secret_value(
+            SecretId=stack.resources[secret_id], SecretString=json.dumps(webhooks))
+    if "routes" in config:
+        for spec in stack.functions.values():
+            if "CHAT_ROUTES" in spec.environment:
+                spec.environment["CHAT_ROUTES"] = json.dumps(config["routes"])
+
+
+def _subscribe_functions(stack: Any, session: boto3.session.Session, endpoint: str, control: ControlServer) -> None:
+    sns = session.client("sns", endpoint_url=endpoint)
+    for lid, spec in stack.functions.items():
+        for event in spec.events.values():
+            if event["Type"] != "SNS":
+                continue
+            topic_arn = stack.resolver.resolve(event["Properties"]["Topic"])
+            arn = sns.subscribe(TopicArn=topic_arn, Protocol="http", Endpoint=f"{control.url}/sns/{lid}",
+                                ReturnSubscriptionArn=True)["SubscriptionArn"]
+            control.subscription_arns[lid] = arn
+
+
+def _start_pollers(stack: Any, sqs: Any, runtimes: dict[str, FunctionRuntime], concurrency: int, region: str,
+                   log: Any) -> list[QueuePoller]:
+    pollers = []
+    for lid, spec in stack.functions.items():
+        for event in spec.events.values():
+            if event["Type"] != "SQS":
+                continue
+            queue_arn = stack.resolver.resolve(event["Properties"]["Queue"])
+            queue_lid = next(q for q, arn in stack.queue_arns.items() if arn == queue_arn)
+            poller = QueuePoller(sqs, stack.queue_urls[queue_lid], queue_arn, region, runtimes[lid],
+                                 int(event["Properties"].get("BatchSize", 10)), concurrency, log)
+            poller.start()
+            pollers.append(poller)
+    return pollers
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,134 @@
+"""The HTTP API of template.yaml on 127.0.0.1: routes, JWT check before any handler, payload 2.0."""
+
+import base64
+import json
+import re
+import threading
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import urlsplit
+
+from devstack import auth
+from devstack.events import http_api_event
+from devstack.runtime import FunctionRuntime
+
+
+@dataclass(frozen=True)
+class Route:
+    method: str
+    path: str
+    function: str
+    needs_token: bool
+
+    @property
+    def key(self) -> str:
+        return f"{self.method} {self.path}"
+
+    def match(self, method: str, path: str) -> dict[str, str] | None:
+        if method != self.method:
+            return None
+        pattern = re.sub(r"\\\{(\w+)\\\}", r"(?P<\1>[^/]+)", re.escape(self.path))
+        found = re.fullmatch(pattern, path)
+        return found.groupdict() if found else None
+
+
+def routes_from_template(template: dict[str, Any]) -> list[Route]:
+    routes = []
+    for logical_id, resource in template["Resources"].items():
+        if resource["Type"] != "AWS::Serverless::Function":
+            continue
+        for event in (resource["Properties"].get("Events") or {}).values():
+            if event["Type"] != "HttpApi":
+                continue
+            props = event["Properties"]
+            authorizer = (props.get("Auth") or {}).get("Authorizer")
+            routes.append(Route(props["Method"].upper(), props["Path"], logical_id, authorizer != "NONE"))
+    return routes
+
+
+def _gateway_error(status: int, message: str, code: str) -> tuple[int, dict[str, str], bytes]:
+    # API Gateway itself answers {"message": ...}; the error object of DESIGN.md is added so
+    # clients can read every error the same way.
+    body = {"message": message, "error": {"code": code, "message": message, "details": None}}
+    return status, {"content-type": "application/json"}, json.dumps(body).encode()
+
+
+class ApiServer:
+    def __init__(self, host: str, port: int, routes: list[Route], runtimes: dict[str, FunctionRuntime]) -> None:
+        self.routes = routes
+        self.runtimes = runtimes
+        api = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
+                pass
+
+            def _serve(self) -> None:
+                length = int(self.headers.get("content-length") or 0)
+                body = self.rfile.read(length) if length else b""
+                status, headers, payload = api.handle(
+                    self.command, self.path, dict(self.headers.items()), body, self.client_address[0]
+                )
+                self.send_response(status)
+                for name, value in headers.items():
+                    self.send_header(name, value)
+                self.send_header("content-length", str(len(payload)))
+                self.end_headers()
+                self.wfile.write(payload)
+
+            do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = do_OPTIONS = _serve
+
+        self.server = ThreadingHTTPServer((host, port), Handler)
+        self.server.daemon_threads = True
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True, name="api")
+
+    @property
+    def url(self) -> str:
+        host, port = self.server.server_address[:2]
+        return f"http://{host!s}:{port}"
+
+    def start(self) -> None:
+        self.thread.start()
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+    def handle(self, method: str, target: str, headers: dict[str, str], body: bytes,
+               source_ip: str) -> tuple[int, dict[str, str], bytes]:
+        split = urlsplit(target)
+        for route in self.routes:
+            params = route.match(method, split.path)
+            if params is None:
+                continue
+            claims = None
+            if route.needs_token:
+                claims = auth.verify(next((v for k, v in headers.items() if k.lower() == "authorization"), None))
+                if claims is None:
+                    return _gateway_error(401, "Unauthorized", "unauthorized")
+            event = http_api_event(
+                method=method, raw_path=split.path, raw_query=split.query, headers=headers, body=body,
+                route_key=route.key, path_parameters=params, claims=claims, source_ip=source_ip,
+            )
+            result = self.runtimes[route.function].invoke(event)
+            if not result.ok:
+                if (result.error or {}).get("errorType") == "Sandbox.Timedout":
+                    return _gateway_error(503, "Service Unavailable", "service_unavailable")
+                return _gateway_error(500, "Internal Server Error", "internal_error")
+            return _to_http(result.payload)
+        return _gateway_error(404, "Not Found", "route_not_found")
+
+
+def _to_http(payload: Any) -> tuple[int, dict[str, str], bytes]:
+    """Interpret a handler's answer as API Gateway does for payload format 2.0."""
+    if not isinstance(payload, dict) or "statusCode" not in payload:
+        return 200, {"content-type": "application/json"}, json.dumps(payload).encode()
+    headers = {k.lower(): str(v) for k, v in (payload.get("headers") or {}).items()}
+    for name, values in (payload.get("multiValueHeaders") or {}).items():
+        headers[name.lower()] = ",".join(str(v) for v in values)
+    body = payload.get("body") or ""
+    raw = base64.b64decode(body) if payload.get("isBase64Encoded") else str(body).encode()
+    return int(payload["statusCode"]), headers, raw

@@ -1,0 +1,88 @@
+"""The stack's own endpoint: SNS HTTP deliveries become async Lambda invocations, and
+`POST /invoke/<LogicalId>` runs one function with an event (what `make invoke` uses)."""
+
+import json
+import threading
+import time
+from collections.abc import Callable
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+from devstack.events import on_failure_record, sns_event
+from devstack.runtime import FunctionRuntime
+
+
+class ControlServer:
+    def __init__(self, host: str, port: int, runtimes: dict[str, FunctionRuntime],
+                 send_to_queue: Callable[[str, str], None], retry_delays_s: tuple[float, ...], log: Any) -> None:
+        self.runtimes = runtimes
+        self.send_to_queue = send_to_queue
+        self.retry_delays_s = retry_delays_s
+        self.log = log
+        self.subscription_arns: dict[str, str] = {}
+        control = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
+                pass
+
+            def _answer(self, status: int, body: Any) -> None:
+                raw = json.dumps(body, default=str).encode()
+                self.send_response(status)
+                self.send_header("content-type", "application/json")
+                self.send_header("content-length", str(len(raw)))
+                self.end_headers()
+                self.wfile.write(raw)
+
+            def do_POST(self) -> None:
+                raw = self.rfile.read(int(self.headers.get("content-length") or 0))
+                parts = self.path.strip("/").split("/")
+                if len(parts) != 2 or parts[1] not in control.runtimes:
+                    self._answer(404, {"error": "unknown function"})
+                    return
+                kind, function = parts
+                if kind == "invoke":
+                    result = control.runtimes[function].invoke(json.loads(raw or b"{}"))
+                    self._answer(200, {"ok": result.ok, "payload": result.payload,
+                                       "duration_ms": round(result.duration_ms, 1)})
+                elif kind == "sns":
+                    # SNS only waits for the HTTP answer; the function runs asynchronously.
+                    notification = json.loads(raw)
+                    threading.Thread(target=control.deliver_async, args=(function, notification), daemon=True).start()
+                    self._answer(200, {"ok": True})
+                else:
+                    self._answer(404, {"error": "unknown path"})
+
+        self.server = ThreadingHTTPServer((host, port), Handler)
+        self.server.daemon_threads = True
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True, name="control")
+
+    @property
+    def url(self) -> str:
+        host, port = self.server.server_address[:2]
+        return f"http://{host!s}:{port}"
+
+    def start(self) -> None:
+        self.thread.start()
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+    def deliver_async(self, function: str, notification: dict[str, Any]) -> None:
+        """Lambda's async invocation: the first try plus MaximumRetryAttempts, then the on-failure destination."""
+        runtime = self.runtimes[function]
+        event = sns_event(notification, self.subscription_arns.get(function, ""))
+        attempts = 1 + runtime.spec.max_retry_attempts
+        for attempt in range(1, attempts + 1):
+            result = runtime.invoke(event)
+            if result.ok:
+                return
+            self.log(f"{function} failed async attempt {attempt}/{attempts}: {result.error}")
+            if attempt < attempts:
+                time.sleep(self.retry_delays_s[min(attempt - 1, len(self.retry_delays_s) - 1)])
+        if runtime.spec.on_failure_arn:
+            record = on_failure_record(event, runtime.spec.arn, attempts, result.error or {})
+            self.send_to_queue(runtime.spec.on_failure_arn, json.dumps(record))

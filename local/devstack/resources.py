@@ -1,0 +1,194 @@
+"""Create template.yaml's resources in moto, named and configured as the template says."""
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import boto3
+
+from devstack.template import ACCOUNT_ID, ROOT, Resolver, evaluate_conditions, load_template
+
+PREFIX = "practika-local"
+
+
+@dataclass
+class FunctionSpec:
+    logical_id: str
+    name: str
+    code_dir: Path
+    handler: str
+    timeout_s: int
+    memory_mb: int
+    environment: dict[str, str]
+    events: dict[str, dict[str, Any]]
+    region: str
+    max_retry_attempts: int = 2
+    on_failure_arn: str | None = None
+
+    @property
+    def arn(self) -> str:
+        return f"arn:aws:lambda:{self.region}:{ACCOUNT_ID}:function:{self.name}"
+
+
+@dataclass
+class Stack:
+    template: dict[str, Any]
+    resolver: Resolver
+    resources: dict[str, str] = field(default_factory=dict)
+    functions: dict[str, FunctionSpec] = field(default_factory=dict)
+    queue_urls: dict[str, str] = field(default_factory=dict)
+    queue_arns: dict[str, str] = field(default_factory=dict)
+
+
+def _by_type(template: dict[str, Any], kind: str) -> dict[str, dict[str, Any]]:
+    return {k: v for k, v in template["Resources"].items() if v["Type"] == kind}
+
+
+def _parameters(template: dict[str, Any], overrides: dict[str, str]) -> dict[str, str]:
+    values = {name: str(spec.get("Default", "")) for name, spec in template.get("Parameters", {}).items()}
+    unknown = set(overrides) - set(values)
+    if unknown:
+        raise SystemExit(f"unknown template parameters: {', '.join(sorted(unknown))}")
+    values.update(overrides)
+    return values
+
+
+def create_stack(session: boto3.session.Session, endpoint: str, overrides: dict[str, str],
+                 queue_visibility_s: int | None = None) -> Stack:
+    template = load_template()
+    region = session.region_name or "us-east-1"
+    resolver = Resolver(region=region, parameters=_parameters(template, overrides))
+    evaluate_conditions(template, resolver)
+    stack = Stack(template=template, resolver=resolver)
+
+    def client(name: str) -> Any:
+        return session.client(name, endpoint_url=endpoint)
+
+    _create_queues(stack, client("sqs"), queue_visibility_s)
+    _create_tables(stack, client("dynamodb"))
+    _create_topics(stack, client("sns"))
+    _create_secrets(stack, client("secretsmanager"))
+    _create_buckets(stack, client("s3"))
+    _describe_functions(stack)
+    return stack
+
+
+def _create_queues(stack: Stack, sqs: Any, visibility_s: int | None) -> None:
+    queues = _by_type(stack.template, "AWS::SQS::Queue")
+    # DLQs first: a queue's redrive policy names its DLQ's ARN.
+    ordered = sorted(queues, key=lambda lid: "RedrivePolicy" in (queues[lid].get("Properties") or {}))
+    for logical_id in ordered:
+        props = stack.resolver.resolve(queues[logical_id].get("Properties") or {})
+        name = f"{PREFIX}-{logical_id}"
+        attributes: dict[str, str] = {}
+        for key in ("VisibilityTimeout", "MessageRetentionPeriod", "DelaySeconds", "ReceiveMessageWaitTimeSeconds"):
+            if key in props:
+                attributes[key] = str(props[key])
+        if visibility_s is not None:
+            attributes["VisibilityTimeout"] = str(visibility_s)
+        if "RedrivePolicy" in props:
+            attributes["RedrivePolicy"] = json.dumps(props["RedrivePolicy"])
+        url = sqs.create_queue(QueueName=name, Attributes=attributes)["QueueUrl"]
+        arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        stack.resolver.refs[logical_id] = url
+        stack.resolver.attributes[(logical_id, "Arn")] = arn
+        stack.resolver.attributes[(logical_id, "QueueName")] = name
+        stack.resolver.attributes[(logical_id, "QueueUrl")] = url
+        stack.queue_urls[logical_id] = url
+        stack.queue_arns[logical_id] = arn
+        stack.resources[logical_id] = url
+
+
+def _create_tables(stack: Stack, dynamodb: Any) -> None:
+    for logical_id, resource in _by_type(stack.template, "AWS::DynamoDB::Table").items():
+        props = stack.resolver.resolve(resource["Properties"])
+        name = props.get("TableName") or f"{PREFIX}-{logical_id}"
+        args: dict[str, Any] = {
+            "TableName": name,
+            "KeySchema": props["KeySchema"],
+            "AttributeDefinitions": props["AttributeDefinitions"],
+            "BillingMode": props.get("BillingMode", "PAY_PER_REQUEST"),
+        }
+        for key in ("GlobalSecondaryIndexes", "LocalSecondaryIndexes"):
+            if key in props:
+                args[key] = props[key]
+        description = dynamodb.create_table(**args)["TableDescription"]
+        ttl = props.get("TimeToLiveSpecification")
+        if ttl and ttl.get("Enabled"):
+            dynamodb.update_time_to_live(TableName=name, TimeToLiveSpecification=ttl)
+        stack.resolver.refs[logical_id] = name
+        stack.resolver.attributes[(logical_id, "Arn")] = description["TableArn"]
+        stack.resources[logical_id] = name
+
+
+def _create_topics(stack: Stack, sns: Any) -> None:
+    for logical_id in _by_type(stack.template, "AWS::SNS::Topic"):
+        arn = sns.create_topic(Name=f"{PREFIX}-{logical_id}")["TopicArn"]
+        stack.resolver.refs[logical_id] = arn
+        stack.resolver.attributes[(logical_id, "TopicArn")] = arn
+        stack.resources[logical_id] = arn
+
+
+def _create_secrets(stack: Stack, secrets: Any) -> None:
+    for logical_id, resource in _by_type(stack.template, "AWS::SecretsManager::Secret").items():
+        props = stack.resolver.resolve(resource.get("Properties") or {})
+        arn = secrets.create_secret(Name=f"{PREFIX}-{logical_id}", SecretString=props.get("SecretString", "{}"))[
+            "ARN"
+        ]
+        stack.resolver.refs[logical_id] = arn
+        stack.resources[logical_id] = arn
+
+
+def _create_buckets(stack: Stack, s3: Any) -> None:
+    buckets = _by_type(stack.template, "AWS::S3::Bucket")
+    for logical_id, resource in buckets.items():
+        props = resource.get("Properties") or {}
+        name = stack.resolver.resolve(props.get("BucketName")) or f"{PREFIX}-{logical_id}".lower()
+        s3.create_bucket(Bucket=name)
+        stack.resolver.refs[logical_id] = name
+        stack.resolver.attributes[(logical_id, "Arn")] = f"arn:aws:s3:::{name}"
+        stack.resources[logical_id] = name
+    # Notifications after every bucket and queue exists, exactly as the template configures them.
+    for logical_id, resource in buckets.items():
+        notification = (resource.get("Properties") or {}).get("NotificationConfiguration")
+        if not notification:
+            continue
+        config = stack.resolver.resolve(notification)
+        queue_configs = []
+        for queue in config.get("QueueConfigurations", []):
+            entry: dict[str, Any] = {"QueueArn": queue["Queue"], "Events": [queue["Event"]]}
+            if "Filter" in queue:
+                entry["Filter"] = {"Key": {"FilterRules": queue["Filter"]["S3Key"]["Rules"]}}
+            queue_configs.append(entry)
+        s3.put_bucket_notification_configuration(
+            Bucket=stack.resources[logical_id],
+            NotificationConfiguration={"QueueConfigurations": queue_configs},
+        )
+
+
+def _describe_functions(stack: Stack) -> None:
+    template = stack.template
+    global_fn = (template.get("Globals") or {}).get("Function") or {}
+    global_env = stack.resolver.resolve((global_fn.get("Environment") or {}).get("Variables") or {})
+    for logical_id, resource in _by_type(template, "AWS::Serverless::Function").items():
+        props = resource["Properties"]
+        env = dict(global_env)
+        env.update(stack.resolver.resolve((props.get("Environment") or {}).get("Variables") or {}))
+        invoke_config = props.get("EventInvokeConfig") or {}
+        on_failure = ((invoke_config.get("DestinationConfig") or {}).get("OnFailure") or {}).get("Destination")
+        name = f"{PREFIX}-{logical_id}"
+        stack.functions[logical_id] = FunctionSpec(
+            logical_id=logical_id,
+            name=name,
+            code_dir=ROOT / props["CodeUri"],
+            handler=props["Handler"],
+            timeout_s=int(props.get("Timeout", global_fn.get("Timeout", 3))),
+            memory_mb=int(props.get("MemorySize", global_fn.get("MemorySize", 128))),
+            environment={k: str(v) for k, v in env.items()},
+            events=props.get("Events") or {},
+            region=stack.resolver.region,
+            max_retry_attempts=int(invoke_config.get("MaximumRetryAttempts", 2)),
+            on_failure_arn=stack.resolver.resolve(on_failure) if on_failure else None,
+        )
+        stack.resources[logical_id] = name
