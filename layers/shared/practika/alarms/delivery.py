@@ -74,9 +74,7 @@ def _send(url: str, body: bytes, read_timeout: float) -> tuple[int, dict[str, st
     connection: http.client.HTTPConnection
     if parts.scheme == "https":
         context = ssl.create_default_context()
-        connection = http.client.HTTPSConnection(
-            parts.hostname, parts.port, timeout=CONNECT_TIMEOUT_S, context=context
-        )
+        connection = http.client.HTTPSConnection(parts.hostname, parts.port, timeout=CONNECT_TIMEOUT_S, context=context)
     else:
         connection = http.client.HTTPConnection(parts.hostname, parts.port, timeout=CONNECT_TIMEOUT_S)
     try:
@@ -117,13 +115,9 @@ def post_json(url: str, payload: dict[str, Any], *, deadline: float) -> Delivere
             elif status >= 500:
                 wait = backoff_seconds(attempt)
             else:
-                raise DeliveryError(
-                    f"webhook answered {status}", status=status, attempts=attempt, permanent=True
-                )
+                raise DeliveryError(f"webhook answered {status}", status=status, attempts=attempt, permanent=True)
             reason = f"webhook answered {status}"
         out_of_time = time.monotonic() + wait + MIN_ATTEMPT_S > deadline
         if attempt >= MAX_ATTEMPTS or out_of_time:
-            raise DeliveryError(
-                f"{reason} after {attempt} attempts", status=status, attempts=attempt, permanent=False
-            )
+            raise DeliveryError(f"{reason} after {attempt} attempts", status=status, attempts=attempt, permanent=False)
         time.sleep(wait)

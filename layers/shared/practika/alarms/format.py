@@ -145,9 +145,7 @@ def slack(n: Notification, mention: str | None = None) -> dict[str, Any]:
         ]
         body = _slack_escape(_text(n, budget))
         if body:
-            blocks.append(
-                {"type": "section", "text": {"type": "mrkdwn", "text": clip(body, SLACK_SECTION_CHARS)}}
-            )
+            blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": clip(body, SLACK_SECTION_CHARS)}})
         field_chars = max(100, min(SLACK_FIELD_CHARS, budget // 2))
         facts = [
             {"type": "mrkdwn", "text": clip(f"*{_slack_escape(k)}*\n{_slack_escape(v)}", field_chars)}
@@ -203,9 +201,7 @@ def teams(n: Notification, mention: str | None = None) -> dict[str, Any]:
         value_chars = max(100, budget // 2)
         facts = [{"title": k, "value": clip(v, value_chars)} for k, v in _facts(n)]
         body.append({"type": "FactSet", "facts": facts})
-        body.append(
-            {"type": "TextBlock", "text": _context(n), "isSubtle": True, "size": "Small", "wrap": True}
-        )
+        body.append({"type": "TextBlock", "text": _context(n), "isSubtle": True, "size": "Small", "wrap": True})
         card = {
             "$schema": "http://adaptivecards.io/schemas/adaptive-card.json",
             "type": "AdaptiveCard",
@@ -233,6 +229,13 @@ def teams(n: Notification, mention: str | None = None) -> dict[str, Any]:
 
 def _html_escape(text: str) -> str:
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def webhook_url(destination: DestinationType, url: str) -> str:
+    """The URL to post to: Google Chat needs `messageReplyOption` for `threadKey` to thread replies."""
+    if destination is not DestinationType.GOOGLE_CHAT or "messageReplyOption=" in url:
+        return url
+    return f"{url}{'&' if '?' in url else '?'}messageReplyOption=REPLY_MESSAGE_FALLBACK_TO_NEW_THREAD"
 
 
 def google_chat(n: Notification, mention: str | None = None) -> dict[str, Any]:

@@ -545,9 +545,7 @@ def _budget(sns: SnsMessage) -> Notification:
     account = re.search(r"AWS Account (\d{12})", sns.message)
     if account:
         fields["Account"] = account.group(1)
-    first_paragraph = next(
-        (p.strip() for p in sns.message.split("\n\n") if p.strip().startswith("You requested")), ""
-    )
+    first_paragraph = next((p.strip() for p in sns.message.split("\n\n") if p.strip().startswith("You requested")), "")
     return Notification(
         message_id=sns.message_id,
         source=Source.BUDGETS,

@@ -87,9 +87,7 @@ def targets(config: RoutingConfig, n: Notification) -> list[Target]:
         names.extend(route.destinations)
     unique = list(dict.fromkeys(names))
     return [
-        Target(
-            name=name, destination=config.destinations[name], mention=_mention(config.destinations[name], n)
-        )
+        Target(name=name, destination=config.destinations[name], mention=_mention(config.destinations[name], n))
         for name in unique
     ]
 
