@@ -1,0 +1,81 @@
+# What people run. `make demo` and `make test` are the README's quick start.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+FFMPEG_DIR := .cache/ffmpeg/bin
+# SAM CLI and checkov pin conflicting boto3 versions: each gets its own environment.
+SAM_VENV := .venv-sam
+CHECKOV_VENV := .venv-checkov
+SAM_VERSION := 1.170.0
+CHECKOV_VERSION := 3.3.30
+
+export PATH := $(CURDIR)/$(FFMPEG_DIR):$(PATH)
+export PYTHONPATH := $(CURDIR)/layers/shared:$(CURDIR)/local
+export SAM_CLI_TELEMETRY := 0
+
+.PHONY: help setup ffmpeg local demo test test-unit lint build invoke drill bench soak deploy clean
+
+help:
+	@echo "make demo    set up and run the whole pipeline locally, end to end"
+	@echo "make test    set up and run every check and test (what CI runs)"
+	@echo "make local   run the local stack until Ctrl-C (writes .local/stack.json)"
+	@echo "make invoke FN=<LogicalId> EVENT=<file>   invoke one function of the running stack"
+	@echo "make lint    ruff, mypy, sam validate --lint, cfn-lint, checkov"
+	@echo "make build   sam build (no Docker needed)"
+	@echo "make deploy  sam build && sam deploy (samconfig.toml, CONFIG_ENV=dev|prod)"
+
+setup: $(VENV)/.installed ffmpeg
+
+$(VENV)/.installed: requirements-dev.txt layers/shared/requirements.txt
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -r requirements-dev.txt
+	touch $@
+
+ffmpeg:
+	@bash layers/ffmpeg/fetch.sh $(FFMPEG_DIR)
+
+$(SAM_VENV)/.installed:
+	$(PYTHON) -m venv $(SAM_VENV)
+	$(SAM_VENV)/bin/pip install --quiet aws-sam-cli==$(SAM_VERSION)
+	touch $@
+
+$(CHECKOV_VENV)/.installed:
+	$(PYTHON) -m venv $(CHECKOV_VENV)
+	$(CHECKOV_VENV)/bin/pip install --quiet checkov==$(CHECKOV_VERSION)
+	touch $@
+
+local: setup
+	$(BIN)/python -m devstack
+
+demo: setup
+	$(BIN)/python -m devstack.demo
+
+test: setup lint
+	$(BIN)/pytest tests
+
+test-unit: setup
+	$(BIN)/pytest tests/unit
+
+lint: setup $(SAM_VENV)/.installed $(CHECKOV_VENV)/.installed
+	$(BIN)/ruff check .
+	$(BIN)/mypy layers/shared functions local
+	$(SAM_VENV)/bin/sam validate --lint --region us-east-1
+	$(SAM_VENV)/bin/cfn-lint template.yaml
+	$(CHECKOV_VENV)/bin/checkov --file template.yaml --framework cloudformation --skip-download --compact --quiet
+
+build: $(SAM_VENV)/.installed
+	PY312_DIR=$$(scripts/find-python312.sh) && PATH="$$PY312_DIR:$$PATH" $(SAM_VENV)/bin/sam build
+
+invoke: setup
+	@test -n "$(FN)" -a -n "$(EVENT)" || { echo "usage: make invoke FN=<LogicalId> EVENT=<file>"; exit 2; }
+	$(BIN)/python -m devstack.invoke $(FN) $(EVENT)
+
+deploy: build
+	$(SAM_VENV)/bin/sam deploy --config-env $(or $(CONFIG_ENV),dev)
+
+clean:
+	rm -rf .aws-sam .local .pytest_cache .mypy_cache .ruff_cache
