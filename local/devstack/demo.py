@@ -1,0 +1,189 @@
+"""`make demo`: drive the local stack end to end and exit 0 only if every step worked.
+
+Brings the stack up (or uses the one `make local` runs), checks health, uploads a generated
+sample through a presigned POST with a progress bar, waits for validation, cuts a fast and an
+accurate clip, and sends an ALARM and its OK through AlarmTopic to the chat sink.
+"""
+
+import io
+import json
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import boto3
+import requests
+
+from devstack.auth import make_token
+from devstack.launcher import RunningStack, running_stack, start_stack
+from devstack.template import ROOT
+
+STATE_DIR = ROOT / ".local"
+EVENTS = ROOT / "events"
+
+
+class DemoFailed(Exception):
+    pass
+
+
+def step(title: str) -> None:
+    print(f"\n== {title}", flush=True)
+
+
+def wait_for(what: str, probe: Callable[[], Any], timeout_s: float = 120) -> Any:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        value = probe()
+        if value:
+            return value
+        time.sleep(0.5)
+    raise DemoFailed(f"timed out waiting for {what}")
+
+
+class ProgressBody(io.BytesIO):
+    """A request body that draws a progress bar as requests reads it."""
+
+    def __init__(self, data: bytes) -> None:
+        super().__init__(data)
+        self.total = len(data)
+
+    def __len__(self) -> int:
+        return self.total
+
+    def read(self, size: int | None = -1) -> bytes:
+        chunk = super().read(8192 if size is None or size < 0 else min(size, 8192))
+        done = self.tell()
+        filled = int(30 * done / self.total)
+        print(f"\r  uploading [{'#' * filled}{'.' * (30 - filled)}] {done * 100 // self.total:3d}%",
+              end="" if done < self.total else "\n", flush=True)
+        return chunk
+
+
+def make_sample(path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    ffmpeg = shutil.which("ffmpeg") or str(ROOT / ".cache" / "ffmpeg" / "bin" / "ffmpeg")
+    subprocess.run(
+        [ffmpeg, "-y", "-loglevel", "error", "-f", "lavfi", "-i", "testsrc2=size=640x360:rate=25:duration=12",
+         "-f", "lavfi", "-i", "sine=frequency=440:duration=12", "-c:v", "libx264", "-g", "50",
+         "-pix_fmt", "yuv420p", "-c:a", "aac", "-shortest", str(path)],
+        check=True,
+    )
+
+
+def presigned_post(upload: dict[str, Any], data: bytes, content_type: str) -> None:
+    boundary = "practika-demo-boundary"
+    parts = []
+    for name, value in upload["fields"].items():
+        parts.append(f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"\r\n\r\n{value}\r\n'.encode())
+    parts.append(
+        f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="sample.mp4"\r\n'
+        f"Content-Type: {content_type}\r\n\r\n".encode() + data + f"\r\n--{boundary}--\r\n".encode()
+    )
+    body = ProgressBody(b"".join(parts))
+    answer = requests.post(upload["url"], data=body, timeout=120,
+                           headers={"Content-Type": f"multipart/form-data; boundary={boundary}"})
+    if answer.status_code >= 300:
+        raise DemoFailed(f"upload refused: {answer.status_code} {answer.text[:300]}")
+
+
+def run(stack: RunningStack) -> None:
+    api = stack.api_url
+    headers = {"Authorization": f"Bearer {make_token('demo-user')}"}
+
+    step("health")
+    answer = requests.get(f"{api}/health", timeout=5)
+    print(json.dumps(answer.json(), indent=2))
+    if answer.status_code != 200:
+        raise DemoFailed("the stack is not healthy")
+
+    step("upload a sample video")
+    sample = STATE_DIR / "demo" / "sample.mp4"
+    make_sample(sample)
+    data = sample.read_bytes()
+    answer = requests.post(f"{api}/videos", headers=headers, timeout=10,
+                           json={"filename": "sample.mp4", "content_type": "video/mp4", "size_bytes": len(data)})
+    if answer.status_code != 201:
+        raise DemoFailed(f"POST /videos answered {answer.status_code}: {answer.text}")
+    video = answer.json()
+    print(f"  video {video['video_id']}: {video['status']}, {len(data)} bytes, upload by {video['upload']['method']}")
+    presigned_post(video["upload"], data, "video/mp4")
+
+    step("validation")
+
+    def video_done() -> dict[str, Any] | None:
+        body = requests.get(f"{api}/videos/{video['video_id']}", headers=headers, timeout=10).json()
+        return body if body.get("status") in ("ready", "rejected") else None
+
+    facts = wait_for("validation", video_done)
+    print(json.dumps(facts, indent=2))
+    if facts["status"] != "ready":
+        raise DemoFailed(f"the sample was rejected: {facts.get('rejection')}")
+
+    step("clips")
+    clips = []
+    for mode, start, end in (("fast", 2.5, 6.0), ("accurate", 2.5, 6.0)):
+        answer = requests.post(f"{api}/videos/{video['video_id']}/clips", headers=headers, timeout=10,
+                               json={"start_s": start, "end_s": end, "mode": mode})
+        if answer.status_code not in (200, 202):
+            raise DemoFailed(f"clip request answered {answer.status_code}: {answer.text}")
+        clips.append(answer.json()["clip_id"])
+    for clip_id in clips:
+        def clip_done(clip_id: str = clip_id) -> dict[str, Any] | None:
+            body = requests.get(f"{api}/clips/{clip_id}", headers=headers, timeout=10).json()
+            return body if body.get("status") in ("ready", "failed") else None
+
+        clip = wait_for(f"clip {clip_id}", clip_done)
+        print(json.dumps(clip, indent=2))
+        if clip["status"] != "ready":
+            raise DemoFailed(f"clip {clip_id} failed: {clip.get('error')}")
+        if requests.get(clip["download_url"], timeout=30).status_code != 200:
+            raise DemoFailed("the clip's download URL does not work")
+
+    step("alarm routing: an ALARM and its OK through AlarmTopic")
+    sns = boto3.client("sns", endpoint_url=stack.description["aws_endpoint_url"],
+                       region_name=stack.description["region"],
+                       aws_access_key_id="local", aws_secret_access_key="local")
+    chat_log = Path(stack.description["chat_log"])
+    before = len(chat_log.read_text().splitlines())
+    for name in ("alarm-metric.json", "alarm-metric-ok.json"):
+        message = json.loads((EVENTS / name).read_text())["Records"][0]["Sns"]["Message"]
+        sns.publish(TopicArn=stack.resources["AlarmTopic"], Message=message, Subject="ALARM demo")
+        time.sleep(0.5)
+
+    def arrived() -> list[dict[str, Any]] | None:
+        lines = chat_log.read_text().splitlines()[before:]
+        return [json.loads(line) for line in lines] if len(lines) >= 2 else None
+
+    records = wait_for("chat posts", arrived, timeout_s=60)
+    for record in records:
+        body = record["body"]
+        summary = body.get("text") if isinstance(body, dict) else str(body)
+        print(f"  {record['path']} <- {record['status']}: {str(summary)[:120]}")
+
+
+def main() -> None:
+    existing = running_stack(STATE_DIR)
+    if existing is not None:
+        try:
+            requests.get(f"{existing.api_url}/health", timeout=2)
+        except requests.RequestException:
+            existing = None
+    stack = existing or start_stack(STATE_DIR)
+    print(f"local stack: API {stack.api_url}, AWS {stack.description['aws_endpoint_url']}")
+    try:
+        run(stack)
+    except DemoFailed as failure:
+        print(f"\ndemo FAILED: {failure}", file=sys.stderr)
+        sys.exit(1)
+    finally:
+        if existing is None:
+            stack.stop()
+    print("\ndemo OK: every step worked")
+
+
+if __name__ == "__main__":
+    main()
