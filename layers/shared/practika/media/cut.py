@@ -46,6 +46,8 @@ _TRANSIENT_STDERR = re.compile(
 # A stalled read fails (and is retried) instead of hanging until the whole budget is gone.
 RW_TIMEOUT_US = 15_000_000
 _BYTES_READ = re.compile(r"Statistics: (\d+) bytes read")
+# A presigned URL's query is a bearer credential: never let it reach the logs.
+_URL_QUERY = re.compile(r"\?[^\s'\"]*")
 
 
 class CutError(Exception):
@@ -221,7 +223,8 @@ def _run(args: list[str], timeout_s: float) -> tools.ToolResult:
         raise CutError("timeout", str(timeout), transient=True) from timeout
     except tools.ToolFailed as failed:
         transient = bool(_TRANSIENT_STDERR.search(failed.stderr))
-        logger.warning("media tool failed", returncode=failed.returncode, stderr_tail=failed.stderr[-600:])
+        stderr_tail = _URL_QUERY.sub("?…", failed.stderr[-600:])
+        logger.warning("media tool failed", returncode=failed.returncode, stderr_tail=stderr_tail)
         code = "source_unreachable" if transient else "cut_failed"
         raise CutError(code, "ffmpeg could not cut the clip", transient=transient) from failed
 

@@ -1,0 +1,396 @@
+"""Clips end to end on this machine: clip API -> clip queue -> clip worker -> real ffmpeg reading
+the source from S3 over HTTP range reads -> clip in S3 -> GET /clips/{id}.
+
+moto runs as a threaded server on 127.0.0.1 (its in-process mock cannot serve ffmpeg's range
+reads), and every check on frames is made on decoded pictures of the generated sources.
+"""
+
+import json
+import socket
+import threading
+import uuid
+from collections.abc import Iterator
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+import requests
+from moto.server import ThreadedMotoServer
+
+from devstack.template import load_template
+from practika import aws, clip_store, clips
+from practika.models import MediaFacts, Video, VideoStatus, clip_object_key, upload_object_key, video_key
+from practika.settings import storage_settings
+from tests.clipfactory import (
+    ClipSource,
+    decoded_frame_indices,
+    first_packet_is_keyframe,
+    make_source,
+    stream_facts,
+)
+
+REGION = "us-east-1"
+TABLE, UPLOADS, CLIPS = "practika-test-app", "practika-test-uploads", "practika-test-clips"
+OWNER, STRANGER = "user-alice", "user-mallory"
+FRAME_S = 1 / 25
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def _clear_caches() -> None:
+    aws.client.cache_clear()
+    aws.table.cache_clear()
+    storage_settings.cache_clear()
+    clips.clip_settings.cache_clear()
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
+    """A moto server with the app table (key schema from template.yaml), both buckets and the clip queue."""
+    port = _free_port()
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    endpoint = f"http://127.0.0.1:{port}"
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("AWS_ENDPOINT_URL", endpoint)
+        env.setenv("MEDIA_ALLOW_HTTP", "1")
+        env.setenv("TABLE_NAME", TABLE)
+        env.setenv("UPLOADS_BUCKET", UPLOADS)
+        env.setenv("CLIPS_BUCKET", CLIPS)
+        env.setenv("MIN_CLIP_SECONDS", "0.5")
+        env.setenv("MAX_CLIP_SECONDS", "6")
+        env.setenv("MAX_CLIPS_PER_DAY", "1000")
+        session = boto3.session.Session(region_name=REGION)
+        table = session.resource("dynamodb", endpoint_url=endpoint).Table(TABLE)
+        app_table = load_template()["Resources"]["AppTable"]["Properties"]
+        table.meta.client.create_table(
+            TableName=TABLE,
+            KeySchema=app_table["KeySchema"],
+            AttributeDefinitions=app_table["AttributeDefinitions"],
+            BillingMode="PAY_PER_REQUEST",
+        )
+        s3 = session.client("s3", endpoint_url=endpoint)
+        s3.create_bucket(Bucket=UPLOADS)
+        s3.create_bucket(Bucket=CLIPS)
+        sqs = session.client("sqs", endpoint_url=endpoint)
+        queue_url = sqs.create_queue(QueueName="clip-queue")["QueueUrl"]
+        env.setenv("CLIP_QUEUE_URL", queue_url)
+        _clear_caches()
+        directory = tmp_path_factory.mktemp("clip-sources")
+        yield {"table": table, "s3": s3, "sqs": sqs, "queue_url": queue_url, "dir": directory}
+        _clear_caches()
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def source(stack: dict[str, Any]) -> ClipSource:
+    return make_source(stack["dir"], seconds=8, audio=True, moov_at_end=False)
+
+
+@pytest.fixture(scope="module")
+def moov_at_end_source(stack: dict[str, Any]) -> ClipSource:
+    return make_source(stack["dir"], seconds=8, audio=True, moov_at_end=True)
+
+
+def put_video(stack: dict[str, Any], source: ClipSource, owner: str = OWNER) -> str:
+    """A ready video owned by `owner`, its bytes at uploads/<id>, as the upload engineer's code leaves it."""
+    video_id = f"vid_{uuid.uuid4().hex[:16]}"
+    stack["s3"].upload_file(str(source.path), UPLOADS, upload_object_key(video_id))
+    video = Video(
+        video_id=video_id,
+        owner=owner,
+        status=VideoStatus.READY,
+        filename="My Holiday (1).mp4",
+        content_type="video/mp4",
+        size_bytes=source.path.stat().st_size,
+        created_at="2026-11-26T12:00:00.000+00:00",
+        updated_at="2026-11-26T12:00:05.000+00:00",
+        media=MediaFacts(
+            container="mp4",
+            duration_s=source.seconds,
+            size_bytes=source.path.stat().st_size,
+            width=192,
+            height=32,
+            fps=25.0,
+            video_codec="h264",
+            audio_codec="aac" if source.has_audio else None,
+        ),
+    )
+    item = json.loads(json.dumps(video.model_dump(mode="json")), parse_float=Decimal)
+    stack["table"].put_item(Item={**video_key(video_id), **item})
+    return video_id
+
+
+def post_clip(event: Any, lambda_context: Any, video_id: str, body: Any, owner: str = OWNER) -> tuple[int, dict]:
+    from clip import api
+
+    request = event("api-post-clip.json")
+    request["rawPath"] = request["requestContext"]["http"]["path"] = f"/videos/{video_id}/clips"
+    request["pathParameters"] = {"video_id": video_id}
+    request["requestContext"]["authorizer"]["jwt"]["claims"]["sub"] = owner
+    request["body"] = json.dumps(body)
+    answer = api.handler(request, lambda_context)
+    return answer["statusCode"], json.loads(answer["body"])
+
+
+def get_clip(event: Any, lambda_context: Any, clip_id: str, owner: str = OWNER) -> tuple[int, dict]:
+    from clip import api
+
+    request = event("api-get-clip.json")
+    request["rawPath"] = request["requestContext"]["http"]["path"] = f"/clips/{clip_id}"
+    request["pathParameters"] = {"clip_id": clip_id}
+    request["requestContext"]["authorizer"]["jwt"]["claims"]["sub"] = owner
+    answer = api.handler(request, lambda_context)
+    return answer["statusCode"], json.loads(answer["body"])
+
+
+def run_worker(stack: dict[str, Any], event: Any, lambda_context: Any) -> dict:
+    """Deliver what is on the clip queue to the worker as one SQS batch, like the event source mapping."""
+    from clip import worker
+
+    messages = stack["sqs"].receive_message(
+        QueueUrl=stack["queue_url"], MaxNumberOfMessages=10, AttributeNames=["All"]
+    ).get("Messages", [])
+    template = event("sqs-clip-job.json")["Records"][0]
+    records = [
+        {
+            **template,
+            "messageId": m["MessageId"],
+            "receiptHandle": m["ReceiptHandle"],
+            "body": m["Body"],
+            "attributes": {**template["attributes"], **m.get("Attributes", {})},
+        }
+        for m in messages
+    ]
+    result = worker.handler({"Records": records}, lambda_context)
+    failed = {f["itemIdentifier"] for f in result["batchItemFailures"]}
+    for m in messages:
+        if m["MessageId"] not in failed:
+            stack["sqs"].delete_message(QueueUrl=stack["queue_url"], ReceiptHandle=m["ReceiptHandle"])
+    return {"received": len(messages), "failed": failed}
+
+
+def cut_and_fetch(
+    stack: dict[str, Any], event: Any, lambda_context: Any, source: ClipSource, body: dict, tmp_path: Path
+) -> tuple[dict, Path]:
+    video_id = put_video(stack, source)
+    status, created = post_clip(event, lambda_context, video_id, body)
+    assert status == 202, created
+    outcome = run_worker(stack, event, lambda_context)
+    assert outcome == {"received": 1, "failed": set()}
+    status, clip = get_clip(event, lambda_context, created["clip_id"])
+    assert status == 200 and clip["status"] == "ready", clip
+    download = requests.get(clip["download_url"], timeout=10)
+    assert download.status_code == 200
+    path = tmp_path / f"{clip['clip_id']}.mp4"
+    path.write_bytes(download.content)
+    return clip, path
+
+
+def test_an_accurate_clip_holds_exactly_the_requested_frames(stack, source, event, lambda_context, tmp_path):
+    # Given a frame-indexed source and a request from frame 62.5 (2.5 s) to frame 112.5 (4.5 s)
+    body = {"start_s": 2.5, "end_s": 4.5, "mode": "accurate"}
+
+    # When the clip is cut
+    clip, path = cut_and_fetch(stack, event, lambda_context, source, body, tmp_path)
+
+    # Then the decoded pictures are source frames 63..112, each once, in order
+    frames = decoded_frame_indices(path)
+    assert frames == list(range(63, 113))
+    # and the reported times are the first frame's time and ffprobe's duration of the output
+    facts = stream_facts(path)
+    assert clip["actual"]["start_s"] == pytest.approx(63 * FRAME_S, abs=0.001)
+    assert clip["actual"]["duration_s"] == pytest.approx(facts["video"]["duration_s"], abs=0.001)
+    assert clip["actual"]["end_s"] == pytest.approx(113 * FRAME_S, abs=FRAME_S)
+
+
+def test_an_accurate_clip_on_frame_boundaries_starts_and_ends_on_those_frames(
+    stack, source, event, lambda_context, tmp_path
+):
+    # Given a request on exact frame times (frame 50 to frame 150)
+    body = {"start_s": 2.0, "end_s": 6.0, "mode": "accurate"}
+
+    # When the clip is cut
+    clip, path = cut_and_fetch(stack, event, lambda_context, source, body, tmp_path)
+
+    # Then the first decoded frame is 50 and the last is 149 (within one frame)
+    frames = decoded_frame_indices(path)
+    assert abs(frames[0] - 50) <= 1 and abs(frames[-1] - 149) <= 1
+    assert frames == list(range(frames[0], frames[-1] + 1))
+    assert clip["actual"] == {"start_s": 2.0, "end_s": 6.0, "duration_s": 4.0}
+
+
+def test_a_fast_clip_starts_on_the_key_frame_before_the_request_and_reports_it(
+    stack, source, event, lambda_context, tmp_path
+):
+    # Given a fast request at 2.5 s, between the key frames at 2 s and 3 s
+    body = {"start_s": 2.5, "end_s": 4.5, "mode": "fast"}
+
+    # When the clip is cut
+    clip, path = cut_and_fetch(stack, event, lambda_context, source, body, tmp_path)
+
+    # Then it starts on the key frame at 2 s (frame 50), decodably, and says so
+    frames = decoded_frame_indices(path)
+    assert frames[0] == 50
+    assert first_packet_is_keyframe(path)
+    assert clip["actual"]["start_s"] == source.keyframe_at_or_before(2.5) == 2.0
+    # and it reaches the requested end (stream copy ends on a packet, at most the B-frame depth beyond)
+    assert 112 <= frames[-1] <= 115
+    facts = stream_facts(path)
+    assert clip["actual"]["duration_s"] == pytest.approx(facts["video"]["duration_s"], abs=0.001)
+    assert clip["actual"]["end_s"] == pytest.approx(2.0 + facts["video"]["duration_s"], abs=0.001)
+
+
+@pytest.mark.parametrize("mode", ["fast", "accurate"])
+def test_a_moov_at_end_source_is_cut_like_any_other(
+    stack, moov_at_end_source, event, lambda_context, tmp_path, mode
+):
+    # Given a source whose index sits at the end of the file
+    body = {"start_s": 3.0, "end_s": 5.0, "mode": mode}
+
+    # When the clip is cut
+    clip, path = cut_and_fetch(stack, event, lambda_context, moov_at_end_source, body, tmp_path)
+
+    # Then it starts on frame 75 (a key frame, so both modes agree)
+    frames = decoded_frame_indices(path)
+    assert frames[0] == 75
+    assert clip["actual"]["start_s"] == 3.0
+
+
+@pytest.mark.parametrize("mode,tolerance_s", [("accurate", 0.05), ("fast", 0.15)])
+def test_audio_and_video_durations_agree(stack, source, event, lambda_context, tmp_path, mode, tolerance_s):
+    # Given a source with audio
+    body = {"start_s": 1.3, "end_s": 3.7, "mode": mode}
+
+    # When the clip is cut
+    _, path = cut_and_fetch(stack, event, lambda_context, source, body, tmp_path)
+
+    # Then its audio lasts as long as its video (an AAC frame; a fast cut also its B-frame tail)
+    facts = stream_facts(path)
+    assert facts["audio"]["duration_s"] == pytest.approx(facts["video"]["duration_s"], abs=tolerance_s)
+
+
+def test_the_download_url_names_the_file_and_the_clip_is_a_faststart_mp4(
+    stack, source, event, lambda_context, tmp_path
+):
+    body = {"start_s": 1.0, "end_s": 2.0, "mode": "accurate"}
+
+    clip, path = cut_and_fetch(stack, event, lambda_context, source, body, tmp_path)
+
+    assert "response-content-disposition=attachment" in clip["download_url"]
+    assert "My_Holiday_1-clip-1-2.mp4" in requests.utils.unquote(clip["download_url"])
+    data = path.read_bytes()
+    assert data.index(b"moov") < data.index(b"mdat")
+    head = stack["s3"].head_object(Bucket=CLIPS, Key=clip_object_key(clip["video_id"], clip["clip_id"]))
+    assert head["ContentType"] == "video/mp4"
+
+
+def test_a_short_clip_reads_a_small_part_of_a_long_source(stack, event, lambda_context, capsys):
+    # Given a 60 s source (moov at the end) and a 2 s clip from its middle
+    source = make_source(stack["dir"], seconds=60, audio=True, moov_at_end=True, noisy=True)
+    video_id = put_video(stack, source)
+    status, created = post_clip(event, lambda_context, video_id, {"start_s": 30, "end_s": 32, "mode": "fast"})
+    assert status == 202
+    capsys.readouterr()
+
+    # When the worker cuts it
+    run_worker(stack, event, lambda_context)
+
+    # Then the clip is ready and ffmpeg read only a fraction of the source (EMF metric of the worker)
+    record = clip_store.get_clip(created["clip_id"])
+    assert record is not None and record.status == "ready"
+    emitted = [json.loads(line) for line in capsys.readouterr().out.splitlines() if "ClipSourceBytesRead" in line]
+    bytes_read = emitted[0]["ClipSourceBytesRead"][0]
+    source_size = source.path.stat().st_size
+    print(f"source {source_size} bytes, clip {record.size_bytes} bytes, read {bytes_read} bytes")
+    # (fixed cost: the index and ffprobe's first 128 KB buffer; then about twice the clip's bytes)
+    assert bytes_read < source_size / 5
+    assert bytes_read < 4 * (record.size_bytes or 0) + 256 * 1024
+
+
+def test_a_repeated_request_returns_the_same_clip_and_never_cuts_twice(stack, source, event, lambda_context):
+    video_id = put_video(stack, source)
+    body = {"start_s": 1.0, "end_s": 2.0, "mode": "fast"}
+
+    first_status, first = post_clip(event, lambda_context, video_id, body)
+    second_status, second = post_clip(event, lambda_context, video_id, {**body, "start_s": 1.0000001})
+    outcome = run_worker(stack, event, lambda_context)
+
+    assert (first_status, second_status) == (202, 200)
+    assert first["clip_id"] == second["clip_id"]
+    assert outcome["received"] == 1
+
+
+def test_racing_duplicates_create_one_clip(stack, source):
+    # Given one video and eight requests for the same clip arriving together
+    video_id = put_video(stack, source)
+    video = Video.model_validate(stack["table"].get_item(Key=video_key(video_id))["Item"])
+    wanted = clips.checked_request(
+        clips.ClipRequest(start_s=1, end_s=3, mode="accurate"), video, clips.clip_settings()
+    )
+    barrier = threading.Barrier(8)
+    results: list[tuple[str, bool]] = []
+
+    def ask() -> None:
+        barrier.wait()
+        clip, created = clip_store.create_clip(clips.new_clip(video, wanted), max_per_day=1000)
+        results.append((clip.clip_id, created))
+
+    # When they race to create it
+    threads = [threading.Thread(target=ask) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    # Then exactly one created it and all got the same clip
+    assert sum(created for _, created in results) == 1
+    assert len({clip_id for clip_id, _ in results}) == 1
+
+
+def test_another_users_clip_and_video_answer_404_like_missing_ones(stack, source, event, lambda_context):
+    video_id = put_video(stack, source)
+    _, created = post_clip(event, lambda_context, video_id, {"start_s": 0, "end_s": 1, "mode": "fast"})
+    run_worker(stack, event, lambda_context)
+
+    theirs_status, theirs = get_clip(event, lambda_context, created["clip_id"], owner=STRANGER)
+    missing_status, missing = get_clip(event, lambda_context, "0" * 32, owner=STRANGER)
+    post_status, posted = post_clip(
+        event, lambda_context, video_id, {"start_s": 0, "end_s": 1, "mode": "fast"}, owner=STRANGER
+    )
+
+    assert theirs_status == missing_status == post_status == 404
+    assert theirs["error"]["code"] == missing["error"]["code"] == posted["error"]["code"] == "not_found"
+    assert theirs["error"]["message"] == missing["error"]["message"]
+
+
+def test_a_source_gone_from_s3_fails_the_clip_without_retrying(stack, source, event, lambda_context):
+    video_id = put_video(stack, source)
+    _, created = post_clip(event, lambda_context, video_id, {"start_s": 0, "end_s": 1, "mode": "fast"})
+    stack["s3"].delete_object(Bucket=UPLOADS, Key=upload_object_key(video_id))
+
+    outcome = run_worker(stack, event, lambda_context)
+    _, clip = get_clip(event, lambda_context, created["clip_id"])
+
+    assert outcome["failed"] == set()
+    assert clip["status"] == "failed" and clip["error"]["code"] == "source_missing"
+
+
+def test_a_corrupt_source_fails_the_clip_with_a_code(stack, source, event, lambda_context, tmp_path):
+    video_id = put_video(stack, source)
+    garbage = tmp_path / "garbage.mp4"
+    garbage.write_bytes(b"\x00\x00\x00\x18ftypisom" + bytes(range(256)) * 40)
+    stack["s3"].upload_file(str(garbage), UPLOADS, upload_object_key(video_id))
+    _, created = post_clip(event, lambda_context, video_id, {"start_s": 0, "end_s": 1, "mode": "accurate"})
+
+    outcome = run_worker(stack, event, lambda_context)
+    _, clip = get_clip(event, lambda_context, created["clip_id"])
+
+    assert outcome["failed"] == set()
+    assert clip["status"] == "failed" and clip["error"]["code"] == "cut_failed"
