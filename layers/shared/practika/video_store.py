@@ -1,16 +1,149 @@
-"""Data access for video records (DynamoDB)."""
+"""Data access for video records (DynamoDB).
 
+A video moves awaiting_upload -> validating -> ready | rejected, each step a conditional write,
+so duplicate and out-of-order S3 events can never move it backwards or count it twice.
+
+Per-owner items sit next to the videos in the same table:
+- `OWNER#<owner>` / `PENDING#<video_id>`: an upload handed out and not yet received, expiring
+  (TTL `expires_at`) when its URLs do;
+- `OWNER#<owner>` / `DAY#<yyyy-mm-dd>`: bytes of uploads handed out that day.
+"""
+
+import json
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Any
+
+from boto3.dynamodb.conditions import Attr, Key
+from botocore.exceptions import ClientError
 
 from practika import aws
 from practika.errors import NotFound
-from practika.models import Video, video_key
+from practika.models import MediaFacts, Rejection, Video, VideoStatus, video_key
 from practika.observability import tracer
 from practika.settings import storage_settings
+
+DAY_COUNTER_TTL_S = 3 * 24 * 3600
+
+
+class DailyBytesExceeded(Exception):
+    """The owner's bytes-per-day allowance would be exceeded by this upload."""
+
+
+@dataclass(frozen=True)
+class StoredVideo:
+    video: Video
+    upload_id: str | None
+    object_etag: str | None
 
 
 def _table() -> Any:
     return aws.table(storage_settings().table_name)
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def _dynamo(value: Any) -> Any:
+    """Plain JSON data with floats as Decimals, the only numbers the DynamoDB resource accepts."""
+    return json.loads(json.dumps(value), parse_float=Decimal)
+
+
+def _owner_key(owner: str, sort: str) -> dict[str, str]:
+    return {"pk": f"OWNER#{owner}", "sk": sort}
+
+
+def _is_condition_failure(error: ClientError) -> bool:
+    return error.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException"
+
+
+@tracer.capture_method
+def count_pending_uploads(owner: str, now_epoch: int) -> int:
+    """Uploads handed out to `owner` whose URLs are still valid and whose file has not arrived."""
+    count = 0
+    query: dict[str, Any] = {
+        "KeyConditionExpression": Key("pk").eq(f"OWNER#{owner}") & Key("sk").begins_with("PENDING#"),
+        "FilterExpression": Attr("expires_at").gt(now_epoch),
+        "Select": "COUNT",
+        "ConsistentRead": True,
+    }
+    while True:
+        page = _table().query(**query)
+        count += page["Count"]
+        if "LastEvaluatedKey" not in page:
+            return count
+        query["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+
+@tracer.capture_method
+def create_video(
+    video: Video, *, upload_id: str | None, pending_until: int, day: str, max_bytes_per_day: int
+) -> None:
+    """Write a new awaiting_upload video, its pending marker and the day's byte count, all or nothing."""
+    if video.size_bytes > max_bytes_per_day:
+        # The first upload of a day passes the counter's condition whatever its size.
+        raise DailyBytesExceeded()
+    table_name = storage_settings().table_name
+    item = _dynamo({**video.model_dump(mode="json", exclude_none=True), **video_key(video.video_id)})
+    if upload_id:
+        item["upload_id"] = upload_id
+    serializer = aws.table(table_name).meta.client
+    try:
+        serializer.transact_write_items(
+            TransactItems=[
+                {
+                    "Put": {
+                        "TableName": table_name,
+                        "Item": item,
+                        "ConditionExpression": "attribute_not_exists(pk)",
+                    }
+                },
+                {
+                    "Put": {
+                        "TableName": table_name,
+                        "Item": {
+                            **_owner_key(video.owner, f"PENDING#{video.video_id}"),
+                            "video_id": video.video_id,
+                            "expires_at": pending_until,
+                        },
+                    }
+                },
+                {
+                    "Update": {
+                        "TableName": table_name,
+                        "Key": _owner_key(video.owner, f"DAY#{day}"),
+                        "UpdateExpression": "ADD upload_bytes :n SET expires_at = :ttl",
+                        "ConditionExpression": "attribute_not_exists(upload_bytes) OR upload_bytes <= :room",
+                        "ExpressionAttributeValues": {
+                            ":n": video.size_bytes,
+                            ":room": max_bytes_per_day - video.size_bytes,
+                            ":ttl": pending_until + DAY_COUNTER_TTL_S,
+                        },
+                    }
+                },
+            ]
+        )
+    except ClientError as error:
+        reasons = error.response.get("CancellationReasons") or []
+        if len(reasons) == 3 and reasons[2].get("Code") == "ConditionalCheckFailed":
+            raise DailyBytesExceeded() from error
+        raise
+
+
+def _load(item: dict[str, Any]) -> StoredVideo:
+    return StoredVideo(
+        video=Video.model_validate(item),
+        upload_id=item.get("upload_id"),
+        object_etag=item.get("object_etag"),
+    )
+
+
+@tracer.capture_method
+def get_video(video_id: str) -> StoredVideo | None:
+    item = _table().get_item(Key=video_key(video_id), ConsistentRead=True).get("Item")
+    return _load(item) if item else None
 
 
 @tracer.capture_method
@@ -20,3 +153,75 @@ def get_owned_video(video_id: str, owner: str) -> Video:
     if not item or item.get("owner") != owner:
         raise NotFound("no such video", details={"video_id": video_id})
     return Video.model_validate(item)
+
+
+def upload_id_of(video_id: str) -> str | None:
+    stored = get_video(video_id)
+    return stored.upload_id if stored else None
+
+
+@tracer.capture_method
+def begin_validation(video_id: str) -> tuple[StoredVideo, bool] | None:
+    """Move to validating; (video, first time) or None when the video is already decided or missing.
+
+    A video already `validating` may start again: the previous attempt died (timeout, crash) and
+    its message came back. Only the first move out of awaiting_upload reports `True`, so the
+    upload is counted once however often its event is delivered.
+    """
+    try:
+        answer = _table().update_item(
+            Key=video_key(video_id),
+            UpdateExpression="SET #status = :validating, updated_at = :now",
+            ConditionExpression="attribute_exists(pk) AND #status IN (:awaiting, :validating)",
+            ExpressionAttributeNames={"#status": "status"},
+            ExpressionAttributeValues={
+                ":validating": VideoStatus.VALIDATING.value,
+                ":awaiting": VideoStatus.AWAITING_UPLOAD.value,
+                ":now": _now(),
+            },
+            ReturnValues="ALL_OLD",
+        )
+    except ClientError as error:
+        if _is_condition_failure(error):
+            return None
+        raise
+    old = answer["Attributes"]
+    first = old["status"] == VideoStatus.AWAITING_UPLOAD.value
+    if first:
+        _table().delete_item(Key=_owner_key(old["owner"], f"PENDING#{video_id}"))
+    new = {**old, "status": VideoStatus.VALIDATING.value}
+    return _load(new), first
+
+
+def _finish(video_id: str, status: VideoStatus, field: str, value: dict[str, Any], etag: str) -> bool:
+    try:
+        _table().update_item(
+            Key=video_key(video_id),
+            UpdateExpression=f"SET #status = :status, {field} = :value, object_etag = :etag, updated_at = :now",
+            ConditionExpression="#status = :validating",
+            ExpressionAttributeNames={"#status": "status"},
+            ExpressionAttributeValues={
+                ":status": status.value,
+                ":value": _dynamo(value),
+                ":etag": etag,
+                ":validating": VideoStatus.VALIDATING.value,
+                ":now": _now(),
+            },
+        )
+    except ClientError as error:
+        if _is_condition_failure(error):
+            return False
+        raise
+    return True
+
+
+@tracer.capture_method
+def mark_ready(video_id: str, media: MediaFacts, etag: str) -> bool:
+    """validating -> ready; False when another delivery of the same event got there first."""
+    return _finish(video_id, VideoStatus.READY, "media", media.model_dump(mode="json"), etag)
+
+
+@tracer.capture_method
+def mark_rejected(video_id: str, rejection: Rejection, etag: str) -> bool:
+    """validating -> rejected; False when another delivery of the same event got there first."""
+    return _finish(video_id, VideoStatus.REJECTED, "rejection", rejection.model_dump(mode="json"), etag)

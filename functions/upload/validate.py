@@ -1,0 +1,37 @@
+"""Validate worker: S3 ObjectCreated notifications from the ingest queue, one partial-batch answer.
+
+A record that fails (storage unreachable, too little time left) is retried alone and ends in the
+DLQ after the queue's receive limit; its neighbours in the batch are not re-driven.
+"""
+
+from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
+from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from practika import validation
+from practika.observability import logger, metrics, tracer
+
+processor = BatchProcessor(event_type=EventType.SQS)
+
+
+@tracer.capture_method
+def record_handler(record: SQSRecord, lambda_context: LambdaContext) -> None:
+    logger.set_correlation_id(record.message_id)
+    refs = validation.s3_objects(record.body)
+    if not refs:
+        logger.info("message without created objects skipped")
+    for ref in refs:
+        try:
+            outcome = validation.validate_object(ref, lambda_context.get_remaining_time_in_millis())
+            logger.info("object handled", key=ref.key, outcome=outcome)
+        finally:
+            logger.remove_keys(["video_id"])
+
+
+# A batch has no single correlation id: each record sets its message id while it runs.
+@logger.inject_lambda_context(log_event=False)
+@metrics.log_metrics(capture_cold_start_metric=True)
+@tracer.capture_lambda_handler
+def handler(event: dict, context: LambdaContext) -> PartialItemFailureResponse:
+    return process_partial_response(event=event, record_handler=record_handler, processor=processor, context=context)

@@ -1,0 +1,259 @@
+"""What a file really is: byte sniffing and ffprobe over a presigned GET, never a download.
+
+ffprobe reads the object through HTTP range requests: the container index (at the start, or at
+the end for a moov-at-end MP4, reached by a seek) and a bounded sample of packets. The locks
+of `practika.media.tools` apply to every run, so a playlist or concat script disguised as a
+video is never parsed as one and never makes ffprobe open another URL or a local file.
+"""
+
+import json
+import re
+import time
+from enum import StrEnum
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from practika.media import tools
+from practika.observability import tracer
+
+# Packets read at each decode sample point: enough to decode a few frames, bounded in bytes.
+SAMPLE_PACKETS = 12
+# Size of each HTTP range request ffprobe makes (the first ones, while it reads headers, smaller).
+INITIAL_REQUEST_BYTES = 64 * 1024
+REQUEST_BYTES = 1024 * 1024
+# ffprobe's own network stall limit; the whole run is still bounded by the caller's timeout.
+RW_TIMEOUT_US = 15_000_000
+# stderr phrases that mean the storage could not be read (retry later), not that the file is bad.
+_TRANSPORT_ERRORS = re.compile(
+    r"Server returned (5\d\d|403|404)|Connection refused|Connection reset|Connection timed out"
+    r"|Failed to resolve|Network is unreachable",
+    re.IGNORECASE,
+)
+
+
+class Sniffed(StrEnum):
+    """What the first bytes of a file say it is, whatever its name and content type claim."""
+
+    ISO_BMFF = "iso_bmff"  # MP4 / MOV family ("ftyp" box)
+    QUICKTIME = "quicktime"  # old QuickTime without "ftyp"
+    MATROSKA = "matroska"
+    WEBM = "webm"
+    OTHER_VIDEO = "other_video"  # a real video in a container we do not accept (AVI, FLV, TS...)
+    IMAGE = "image"
+    AUDIO = "audio"
+    PLAYLIST = "playlist"  # HLS / DASH manifests
+    SCRIPT = "script"  # ffconcat and other text that ffmpeg would follow
+    TEXT = "text"
+    EMPTY = "empty"
+    UNKNOWN = "unknown"
+
+
+# Kinds that are something else pretending to be a video (a security event, not an accident).
+PRETENDERS = frozenset({Sniffed.IMAGE, Sniffed.AUDIO, Sniffed.PLAYLIST, Sniffed.SCRIPT, Sniffed.TEXT})
+
+_IMAGE_BRANDS = {b"heic", b"heix", b"heim", b"heis", b"mif1", b"msf1", b"avif", b"avis"}
+_AUDIO_BRANDS = {b"M4A ", b"M4B ", b"M4P "}
+
+
+def sniff(head: bytes) -> Sniffed:
+    """Classify a file by its first bytes (a few KB are plenty)."""
+    if not head:
+        return Sniffed.EMPTY
+    box = head[4:8]
+    if box == b"ftyp":
+        brand = head[8:12]
+        if brand in _IMAGE_BRANDS:
+            return Sniffed.IMAGE
+        if brand in _AUDIO_BRANDS:
+            return Sniffed.AUDIO
+        return Sniffed.ISO_BMFF
+    if box in (b"moov", b"mdat", b"wide", b"free", b"skip", b"pnot"):
+        return Sniffed.QUICKTIME
+    if head.startswith(b"\x1a\x45\xdf\xa3"):
+        return Sniffed.WEBM if b"webm" in head[:64] else Sniffed.MATROSKA
+    if _is_other_video(head):
+        return Sniffed.OTHER_VIDEO
+    if _is_image(head):
+        return Sniffed.IMAGE
+    if _is_audio(head):
+        return Sniffed.AUDIO
+    text = _as_text(head)
+    if text is None:
+        return Sniffed.UNKNOWN
+    stripped = text.lstrip("\ufeff \t\r\n")
+    if stripped.startswith("#EXTM3U") or "<MPD" in stripped[:512] or stripped.startswith("[playlist]"):
+        return Sniffed.PLAYLIST
+    if stripped.startswith(("ffconcat", "file ", "#!")) or re.search(r"^\s*file\s+'", stripped, re.MULTILINE):
+        return Sniffed.SCRIPT
+    return Sniffed.TEXT
+
+
+def _is_other_video(head: bytes) -> bool:
+    return (
+        (head.startswith(b"RIFF") and head[8:12] == b"AVI ")
+        or head.startswith(b"FLV\x01")
+        or head.startswith(b"\x00\x00\x01\xba")  # MPEG program stream
+        or head.startswith(b"\x30\x26\xb2\x75\x8e\x66\xcf\x11")  # ASF / WMV
+        or (len(head) > 376 and head[0] == 0x47 and head[188] == 0x47 and head[376] == 0x47)  # MPEG-TS
+    )
+
+
+def _is_image(head: bytes) -> bool:
+    return (
+        head.startswith((b"\xff\xd8\xff", b"\x89PNG\r\n\x1a\n", b"GIF87a", b"GIF89a", b"BM", b"II*\x00"))
+        or head.startswith(b"MM\x00*")
+        or (head.startswith(b"RIFF") and head[8:12] == b"WEBP")
+    )
+
+
+def _is_audio(head: bytes) -> bool:
+    return (
+        head.startswith((b"ID3", b"fLaC", b"OggS", b"#!AMR", b"MThd"))
+        or (head.startswith(b"RIFF") and head[8:12] == b"WAVE")
+        or (len(head) > 1 and head[0] == 0xFF and head[1] & 0xE0 == 0xE0)  # MPEG audio / ADTS frame sync
+    )
+
+
+def _as_text(head: bytes) -> str | None:
+    try:
+        text = head.decode("utf-8")
+    except UnicodeDecodeError:
+        # The sample may end inside a multi-byte character.
+        try:
+            text = head[:-3].decode("utf-8")
+        except UnicodeDecodeError:
+            return None
+    printable = sum(ch.isprintable() or ch in "\r\n\t" for ch in text)
+    return text if "\x00" not in text and printable >= 0.95 * len(text) else None
+
+
+class Stream(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    index: int
+    codec_type: str | None = None
+    codec_name: str | None = None
+    width: int | None = None
+    height: int | None = None
+    avg_frame_rate: str | None = None
+    r_frame_rate: str | None = None
+    duration: float | None = None
+    disposition: dict[str, int] = Field(default_factory=dict)
+    side_data_list: list[dict[str, Any]] = Field(default_factory=list)
+    tags: dict[str, str] = Field(default_factory=dict)
+
+    @property
+    def is_picture(self) -> bool:
+        """A cover image attached to the file, not a video track."""
+        return self.disposition.get("attached_pic", 0) == 1
+
+    @property
+    def rotation(self) -> int:
+        for side_data in self.side_data_list:
+            if "rotation" in side_data:
+                return int(side_data["rotation"])
+        return int(self.tags.get("rotate", 0) or 0)
+
+
+class Format(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    format_name: str
+    duration: float | None = None
+    size: int | None = None
+    tags: dict[str, str] = Field(default_factory=dict)
+
+
+class ProbeReport(BaseModel):
+    """What ffprobe found in the container's index."""
+
+    format: Format
+    streams: list[Stream]
+    probe_ms: float
+
+
+class ProbeFailed(Exception):
+    """ffprobe could not make sense of the file (not a container we parse, or damaged)."""
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(detail)
+        self.detail = detail
+
+
+class StorageUnreachable(Exception):
+    """ffprobe could not read the object (network, expired URL): a retry may succeed."""
+
+
+def _input_args(url: str) -> list[str]:
+    options = tools.locked_input_options()
+    if url.startswith("https:"):
+        options.update(tools.ca_bundle_options())
+    options["rw_timeout"] = str(RW_TIMEOUT_US)
+    # Bounded range requests: an open-ended `bytes=N-` makes the server stream the rest of the file
+    # into socket buffers even though ffprobe stops reading after the index.
+    options["initial_request_size"] = str(INITIAL_REQUEST_BYTES)
+    options["request_size"] = str(REQUEST_BYTES)
+    options["multiple_requests"] = "1"
+    args: list[str] = []
+    for name, value in options.items():
+        args += [f"-{name}", value]
+    return [*args, "-i", url]
+
+
+def _last_error_line(stderr: str) -> str:
+    lines = [line.strip() for line in stderr.splitlines() if line.strip()]
+    return lines[-1][:300] if lines else "no output"
+
+
+def _run(args: list[str], timeout_s: float) -> tools.ToolResult:
+    try:
+        return tools.run(args, timeout_s)
+    except tools.ToolFailed as failed:
+        if _TRANSPORT_ERRORS.search(failed.stderr):
+            raise StorageUnreachable(_last_error_line(failed.stderr)) from failed
+        raise ProbeFailed(_last_error_line(failed.stderr)) from failed
+
+
+@tracer.capture_method
+def probe(url: str, timeout_s: float) -> ProbeReport:
+    """Container and stream facts of the media at `url`; raises ProbeFailed or tools.ToolTimeout."""
+    started = time.perf_counter()
+    result = _run(
+        [
+            tools.binary("ffprobe"), "-hide_banner", "-v", "error",
+            "-print_format", "json", "-show_format", "-show_streams",
+            *_input_args(url),
+        ],
+        timeout_s,
+    )  # fmt: skip
+    document = json.loads(result.stdout or b"{}")
+    if "format" not in document:
+        raise ProbeFailed("ffprobe found no container")
+    return ProbeReport(
+        format=document["format"],
+        streams=document.get("streams", []),
+        probe_ms=round((time.perf_counter() - started) * 1000, 1),
+    )
+
+
+@tracer.capture_method
+def decoded_frames(url: str, at_s: float, timeout_s: float, stream_index: int) -> int:
+    """Frames of one video stream that decode from a bounded sample read at `at_s` seconds.
+
+    A truncated file keeps an index promising frames that are not there: the sample near the end
+    decodes nothing. Only SAMPLE_PACKETS packets are read, so the cost does not grow with the file.
+    """
+    interval = f"{at_s:.3f}%+#{SAMPLE_PACKETS}" if at_s > 0 else f"%+#{SAMPLE_PACKETS}"
+    result = _run(
+        [
+            tools.binary("ffprobe"), "-hide_banner", "-v", "error",
+            "-select_streams", str(stream_index), "-count_frames", "-read_intervals", interval,
+            "-show_entries", "stream=nb_read_frames", "-print_format", "json",
+            *_input_args(url),
+        ],
+        timeout_s,
+    )  # fmt: skip
+    streams = json.loads(result.stdout or b"{}").get("streams", [])
+    value = streams[0].get("nb_read_frames") if streams else None
+    return int(value) if value and str(value).isdigit() else 0
