@@ -1,0 +1,152 @@
+"""The clip job and the worker's partial batch responses, with storage and ffmpeg faked."""
+
+import json
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from practika import clip_store, clips
+from practika.media.cut import CutError, CutResult
+from practika.models import Clip, ClipError, ClipMode, ClipRange, ClipStatus, ClipTimes
+
+QUEUED = Clip(
+    clip_id="c" * 32,
+    video_id="vid_1",
+    owner="alice",
+    status=ClipStatus.QUEUED,
+    requested=ClipRange(start_s=2.5, end_s=4.5, mode=ClipMode.FAST),
+    filename="a-clip-2.5-4.5.mp4",
+    created_at="2026-11-26T12:00:00+00:00",
+    updated_at="2026-11-26T12:00:00+00:00",
+)
+
+
+class Fakes:
+    def __init__(self) -> None:
+        self.clip: Clip | None = QUEUED
+        self.uploaded: list[str] = []
+        self.released = 0
+        self.cut_error: CutError | None = None
+        self.cut_calls = 0
+
+    def start_processing(self, clip_id: str, *, lease_s: float) -> Clip | None:
+        assert self.clip is not None
+        if self.clip.status in (ClipStatus.READY, ClipStatus.FAILED):
+            return None
+        self.clip = self.clip.model_copy(update={"status": ClipStatus.PROCESSING})
+        return self.clip
+
+    def release(self, clip_id: str) -> None:
+        self.released += 1
+
+    def presign_source(self, video_id: str, *, expires_s: int) -> str:
+        return "https://uploads.example/uploads/vid_1?sig"
+
+    def upload_clip(self, path: Path, key: str) -> None:
+        self.uploaded.append(key)
+
+    def mark_ready(self, clip_id: str, actual: ClipTimes, size_bytes: int) -> Clip:
+        assert self.clip is not None
+        self.clip = self.clip.model_copy(update={"status": ClipStatus.READY, "actual": actual})
+        return self.clip
+
+    def mark_failed(self, clip_id: str, error: ClipError) -> Clip:
+        assert self.clip is not None
+        self.clip = self.clip.model_copy(update={"status": ClipStatus.FAILED, "error": error})
+        return self.clip
+
+    @contextmanager
+    def cut_clip(self, url: str, *, start_s: float, end_s: float, mode: str, timeout_s: float):
+        self.cut_calls += 1
+        if self.cut_error:
+            raise self.cut_error
+        yield CutResult(Path("/tmp/x.mp4"), 2.0, 4.6, 2.6, 2.6, 2.5, 1234, 5678)
+
+
+@pytest.fixture
+def fakes(monkeypatch) -> Fakes:
+    fake = Fakes()
+    for name in ("start_processing", "release", "presign_source", "upload_clip", "mark_ready", "mark_failed"):
+        monkeypatch.setattr(clip_store, name, getattr(fake, name))
+    monkeypatch.setattr(clips, "cut_clip", fake.cut_clip)
+    return fake
+
+
+def remaining() -> int:
+    return 300_000
+
+
+def test_a_job_cuts_uploads_and_marks_the_clip_ready_with_the_measured_times(fakes):
+    done = clips.process_clip(QUEUED.clip_id, attempt=1, remaining_ms=remaining)
+
+    assert done is not None and done.status == ClipStatus.READY
+    assert done.actual == ClipTimes(start_s=2.0, end_s=4.6, duration_s=2.6)
+    assert fakes.uploaded == [f"clips/vid_1/{QUEUED.clip_id}.mp4"]
+
+
+def test_a_finished_clip_is_never_cut_again(fakes):
+    fakes.clip = QUEUED.model_copy(update={"status": ClipStatus.READY})
+
+    assert clips.process_clip(QUEUED.clip_id, attempt=2, remaining_ms=remaining) is None
+    assert fakes.cut_calls == 0
+
+
+def test_a_transient_failure_is_retried_and_the_lease_given_back(fakes):
+    fakes.cut_error = CutError("timeout", "ffmpeg ran over", transient=True)
+
+    with pytest.raises(clips.ClipRetry):
+        clips.process_clip(QUEUED.clip_id, attempt=1, remaining_ms=remaining)
+
+    assert fakes.clip is not None and fakes.clip.status == ClipStatus.PROCESSING
+    assert fakes.released == 1
+
+
+def test_a_transient_failure_on_the_last_attempt_fails_the_clip_with_its_code(fakes):
+    fakes.cut_error = CutError("timeout", "ffmpeg ran over", transient=True)
+
+    done = clips.process_clip(QUEUED.clip_id, attempt=clips.MAX_ATTEMPTS, remaining_ms=remaining)
+
+    assert done is not None and done.status == ClipStatus.FAILED
+    assert done.error == ClipError(code="timeout", message="ffmpeg ran over")
+
+
+def test_a_deterministic_failure_fails_the_clip_at_once(fakes, capsys):
+    fakes.cut_error = CutError("cut_failed", "ffmpeg could not cut the clip", transient=False)
+
+    done = clips.process_clip(QUEUED.clip_id, attempt=1, remaining_ms=remaining)
+
+    assert done is not None and done.error is not None and done.error.code == "cut_failed"
+    emf = [json.loads(line) for line in capsys.readouterr().out.splitlines() if "ClipFailures" in line]
+    assert emf[0]["code"] == "cut_failed"
+
+
+def test_a_missing_source_is_final(fakes, monkeypatch):
+    def gone(video_id: str, *, expires_s: int) -> str:
+        raise clip_store.SourceMissing("gone")
+
+    monkeypatch.setattr(clip_store, "presign_source", gone)
+
+    done = clips.process_clip(QUEUED.clip_id, attempt=1, remaining_ms=remaining)
+
+    assert done is not None and done.error is not None and done.error.code == "source_missing"
+
+
+def test_the_worker_reports_only_the_records_that_must_come_back(event, lambda_context, monkeypatch):
+    from clip import worker
+
+    def process(clip_id: str, *, attempt: int, remaining_ms: Any) -> None:
+        if clip_id == "retry-me":
+            raise clips.ClipRetry("timeout", "ran over")
+
+    monkeypatch.setattr(worker, "process_clip", process)
+    template = event("sqs-clip-job.json")["Records"][0]
+    records = [
+        {**template, "messageId": f"m-{clip_id}", "body": json.dumps({"clip_id": clip_id})}
+        for clip_id in ("fine", "retry-me", "also-fine")
+    ]
+
+    result = worker.handler({"Records": records}, lambda_context)
+
+    assert result == {"batchItemFailures": [{"itemIdentifier": "m-retry-me"}]}

@@ -1,0 +1,80 @@
+"""The ffmpeg command of a cut, checked as built (no ffmpeg run)."""
+
+from pathlib import Path
+
+import pytest
+
+from practika.media import cut, tools
+
+URL = "https://uploads.example/uploads/vid_1?X-Amz-Signature=secret"
+
+
+@pytest.fixture(autouse=True)
+def _binaries(monkeypatch):
+    monkeypatch.setattr(tools, "binary", lambda name: f"/opt/bin/{name}")
+
+
+def command(mode: str) -> list[str]:
+    return cut.build_command(URL, Path("/tmp/clip-x/clip.mp4"), seek_s=2.5, end_s=4.5, mode=mode)
+
+
+@pytest.mark.parametrize("mode", ["fast", "accurate"])
+def test_the_seek_and_both_locks_come_before_the_input(mode):
+    args = command(mode)
+    before_input = args[: args.index("-i")]
+
+    assert before_input[before_input.index("-ss") + 1] == "2.500000"
+    assert "-format_whitelist" in before_input and "-protocol_whitelist" in before_input
+    assert "http" not in before_input[before_input.index("-protocol_whitelist") + 1].split(",")
+    assert args[args.index("-i") + 1] == URL
+
+
+@pytest.mark.parametrize("mode", ["fast", "accurate"])
+def test_the_output_is_a_faststart_mp4_of_the_requested_length_without_user_metadata(mode):
+    args = command(mode)
+    after_input = args[args.index("-i") + 2 :]
+
+    assert after_input[after_input.index("-movflags") + 1] == "+faststart"
+    assert after_input[after_input.index("-t") + 1] == "2.000000"
+    assert after_input[after_input.index("-map_metadata") + 1] == "-1"
+    assert after_input[after_input.index("-f") + 1] == "mp4"
+
+
+def test_fast_copies_the_streams():
+    args = command("fast")
+    assert args[args.index("-c") + 1] == "copy" and "libx264" not in args
+
+
+def test_accurate_re_encodes_h264_aac_keeping_every_frame_time():
+    args = command("accurate")
+    assert args[args.index("-c:v") + 1] == "libx264" and args[args.index("-c:a") + 1] == "aac"
+    assert args[args.index("-crf") + 1] == str(cut.ACCURATE_CRF)
+    assert args[args.index("-fps_mode") + 1] == "passthrough"
+
+
+def test_bytes_read_come_from_the_input_statistics_line_which_is_logged_last():
+    stderr = (
+        "[AVIOContext @ 0x1] Statistics: 22300 bytes read, 0 seeks\n"
+        "[AVIOContext @ 0x2] Statistics: 47977 bytes written, 4 seeks, 5 writeouts\n"
+        "[AVIOContext @ 0x3] Statistics: 107469 bytes read, 2 seeks\n"
+    )
+    assert cut._bytes_read(stderr) == 107469
+    assert cut._bytes_read("no statistics") is None
+
+
+def test_a_failed_tool_is_transient_only_for_network_trouble(monkeypatch):
+    def fail(stderr: str):
+        def run(args: list[str], timeout_s: float) -> tools.ToolResult:
+            raise tools.ToolFailed(1, stderr)
+
+        return run
+
+    monkeypatch.setattr(tools, "run", fail(f"Server returned 503 Service Unavailable {URL}"))
+    with pytest.raises(cut.CutError) as network:
+        cut._run(["ffmpeg"], 5)
+    monkeypatch.setattr(tools, "run", fail("Invalid data found when processing input"))
+    with pytest.raises(cut.CutError) as corrupt:
+        cut._run(["ffmpeg"], 5)
+
+    assert (network.value.code, network.value.transient) == ("source_unreachable", True)
+    assert (corrupt.value.code, corrupt.value.transient) == ("cut_failed", False)
