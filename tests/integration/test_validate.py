@@ -252,3 +252,225 @@ def test_probe_reads_a_fraction_of_a_large_moov_at_end_file(
     print(f"ffprobe+sniff read {read_bytes} of {case.size_bytes} bytes in {len(reads)} GETs")
     assert all(r.range for r in reads)
     assert read_bytes < min(case.size_bytes * 0.5, 4 * 1024 * 1024)
+
+
+def call_api(name: str, *, body: Any = None, video_id: str | None = None) -> tuple[int, Any]:
+    from upload import api
+
+    event = load_event(name)
+    if body is not None:
+        event["body"] = json.dumps(body)
+    if video_id is not None:
+        event["pathParameters"] = {"video_id": video_id}
+        event["rawPath"] = event["rawPath"].replace(event["rawPath"].split("/")[2], video_id)
+        event["requestContext"]["http"]["path"] = event["rawPath"]
+    answer = api.handler(event, FakeLambdaContext(function_name="upload-api"))
+    return answer["statusCode"], json.loads(answer["body"])
+
+
+def test_a_presigned_post_upload_over_http_ends_ready_with_its_facts(
+    stack: RecordingApp, corpus: dict[str, mediafactory.MediaCase]
+) -> None:
+    # Given an upload asked for through the API
+    case = corpus["h264_aac_mp4"]
+    body = {"filename": case.filename, "content_type": case.content_type, "size_bytes": case.size_bytes}
+    status, created = call_api("api-post-videos.json", body=body)
+    assert status == 201
+    upload = created["upload"]
+
+    # When the file is POSTed with the presigned form and S3's event reaches the worker
+    with case.path.open("rb") as file:
+        answer = requests.post(upload["url"], data=upload["fields"], files={"file": file}, timeout=10)
+    assert answer.status_code in (200, 201, 204)
+    run_validate(s3_event(upload["fields"]["key"]))
+
+    # Then the owner sees it ready with the media facts of the interface table
+    status, video = call_api("api-get-video.json", video_id=created["video_id"])
+    assert status == 200
+    assert video["status"] == "ready"
+    assert video["media"] == {
+        "container": "mp4", "duration_s": 2.0, "size_bytes": case.size_bytes, "width": 320, "height": 240,
+        "fps": 25.0, "video_codec": "h264", "audio_codec": "aac",
+    }  # fmt: skip
+    assert video["rejection"] is None
+
+
+def test_a_multipart_upload_over_http_completes_and_ends_ready(
+    stack: RecordingApp, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given a 7 MB video above a lowered multipart threshold (parts of 5 MiB)
+    monkeypatch.setenv("MULTIPART_THRESHOLD_BYTES", str(1024 * 1024))
+    monkeypatch.setenv("MULTIPART_PART_BYTES", str(5 * 1024 * 1024))
+    uploads.upload_settings.cache_clear()
+    path = mediafactory.make_noise_video(tmp_path / "big.mp4", size_bytes=7 * 1024 * 1024, duration_s=4.0)
+    data = path.read_bytes()
+    body = {"filename": "big.mp4", "content_type": "video/mp4", "size_bytes": len(data)}
+    _, created = call_api("api-post-videos.json", body=body)
+    upload = created["upload"]
+    assert upload["method"] == "MULTIPART"
+    assert len(upload["parts"]) == 2
+
+    # When each part is PUT to its URL and the upload is completed through the API
+    etags = []
+    for part in upload["parts"]:
+        start = (part["part_number"] - 1) * upload["part_size"]
+        answer = requests.put(part["url"], data=data[start : start + upload["part_size"]], timeout=10)
+        assert answer.status_code == 200
+        etags.append({"part_number": part["part_number"], "etag": answer.headers["ETag"]})
+    status, completed = call_api("api-complete-upload.json", video_id=created["video_id"], body={"parts": etags})
+    again = call_api("api-complete-upload.json", video_id=created["video_id"], body={"parts": etags})
+    run_validate(s3_event(f"uploads/{created['video_id']}"))
+
+    # Then completion answers 200 (twice: it is idempotent) and the video is ready with its real size
+    assert status == 200
+    assert completed["status"] == "awaiting_upload"
+    assert again[0] == 200
+    _, video = call_api("api-get-video.json", video_id=created["video_id"])
+    assert video["status"] == "ready"
+    assert video["media"]["size_bytes"] == len(data)
+
+
+def test_duplicate_events_validate_once_and_count_the_upload_once(
+    stack: RecordingApp, corpus: dict[str, mediafactory.MediaCase], capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Given an uploaded video whose event S3 delivered twice in one batch
+    case = corpus["silent_mp4"]
+    video_id = request_upload(case)
+    put_object(f"uploads/{video_id}", case.path)
+    capsys.readouterr()
+
+    # When the batch and then a late third copy are processed
+    first = run_validate(s3_event(f"uploads/{video_id}", count=2))
+    updated_at = video_item(video_id)["updated_at"]
+    late = run_validate(s3_event(f"uploads/{video_id}"))
+
+    # Then the video is ready, the late event changed nothing, and VideoUploads was emitted once
+    assert first == late == {"batchItemFailures": []}
+    item = video_item(video_id)
+    assert item["status"] == "ready"
+    assert item["updated_at"] == updated_at
+    emitted = [json.loads(line) for line in capsys.readouterr().out.splitlines() if '"_aws"' in line]
+    assert sum(1 for blob in emitted if "VideoUploads" in blob) == 1
+
+
+def test_a_stale_event_for_a_rejected_video_finishes_moving_the_object_out(
+    stack: RecordingApp, corpus: dict[str, mediafactory.MediaCase]
+) -> None:
+    # Given a rejected video whose object came back under its key (the POST policy is reusable)
+    case = corpus["text"]
+    video_id = request_upload(case)
+    put_object(f"uploads/{video_id}", case.path)
+    run_validate(s3_event(f"uploads/{video_id}"))
+    put_object(f"uploads/{video_id}", case.path)
+
+    # When its event arrives
+    run_validate(s3_event(f"uploads/{video_id}"))
+
+    # Then the status stays rejected and the object left uploads/ again
+    assert video_item(video_id)["rejection"]["code"] == "not_a_video"
+    assert f"uploads/{video_id}" not in keys_in_bucket()
+
+
+def test_an_object_no_upload_was_issued_for_is_moved_away_with_its_key_decoded(
+    stack: RecordingApp, corpus: dict[str, mediafactory.MediaCase], caplog: pytest.LogCaptureFixture
+) -> None:
+    # Given an object written straight to uploads/ under a name with a space, a slash and unicode
+    key = "uploads/sneaky dir/vidéo 1.mp4"
+    put_object(key, corpus["h264_aac_mp4"].path)
+    encoded = "uploads/sneaky+dir%2Fvid%C3%A9o+1.mp4"
+
+    # When its event (key URL-encoded as S3 sends it) is processed
+    answer = run_validate(s3_event(key, encoded_key=encoded))
+
+    # Then it left uploads/ for quarantine/ and a security event was logged
+    assert answer == {"batchItemFailures": []}
+    assert keys_in_bucket() == ["quarantine/sneaky dir/vidéo 1.mp4"]
+    assert "unknown_upload" in {getattr(r, "security_event", None) for r in caplog.records}
+
+
+def test_s3_test_events_are_skipped(stack: RecordingApp) -> None:
+    assert run_validate(load_event("sqs-s3-test-event.json")) == {"batchItemFailures": []}
+
+
+def test_one_bad_record_fails_alone_in_its_batch(
+    stack: RecordingApp, corpus: dict[str, mediafactory.MediaCase]
+) -> None:
+    # Given a batch with a good record and a record whose body is not JSON
+    case = corpus["silent_mp4"]
+    video_id = request_upload(case)
+    put_object(f"uploads/{video_id}", case.path)
+    event = s3_event(f"uploads/{video_id}", count=2)
+    event["Records"][1]["body"] = "not json"
+
+    # When it is processed
+    answer = run_validate(event)
+
+    # Then only the bad record is reported for a retry, and the good one was validated
+    assert answer == {"batchItemFailures": [{"itemIdentifier": event["Records"][1]["messageId"]}]}
+    assert video_item(video_id)["status"] == "ready"
+
+
+def test_a_file_larger_than_announced_is_rejected_as_a_size_mismatch(
+    stack: RecordingApp, corpus: dict[str, mediafactory.MediaCase]
+) -> None:
+    case = corpus["h264_aac_mp4"]
+    request = uploads.CreateVideoRequest(filename="a.mp4", content_type="video/mp4", size_bytes=1000)
+    video_id = uploads.create_upload(OWNER, request).video_id
+    put_object(f"uploads/{video_id}", case.path)
+
+    run_validate(s3_event(f"uploads/{video_id}"))
+
+    assert video_item(video_id)["rejection"]["code"] == "size_mismatch"
+
+
+def test_a_file_over_the_size_limit_is_rejected_as_too_large_and_deleted_when_configured(
+    stack: RecordingApp, corpus: dict[str, mediafactory.MediaCase], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given a limit lowered below the file's real size and rejected objects deleted
+    case = corpus["h264_aac_mp4"]
+    video_id = request_upload(case)
+    monkeypatch.setenv("MAX_UPLOAD_BYTES", str(case.size_bytes - 1))
+    monkeypatch.setenv("REJECTED_OBJECTS", "delete")
+    validation.validation_settings.cache_clear()
+    put_object(f"uploads/{video_id}", case.path)
+
+    run_validate(s3_event(f"uploads/{video_id}"))
+
+    assert video_item(video_id)["rejection"]["code"] == "too_large"
+    assert keys_in_bucket() == []
+
+
+def test_a_file_that_makes_ffprobe_hang_is_killed_and_rejected(
+    stack: RecordingApp, corpus: dict[str, mediafactory.MediaCase], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given storage that answers headers and then never sends a byte, and a 3 s probe budget
+    stalled: list[str] = []
+
+    class Stall(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            stalled.append(self.path)
+            self.send_response(200)
+            self.send_header("Content-Length", "100000000")
+            self.end_headers()
+            threading.Event().wait(10)
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Stall)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    monkeypatch.setattr(uploads, "presign_probe_url", lambda *_: f"http://127.0.0.1:{server.server_port}/v.mp4")
+    monkeypatch.setenv("PROBE_TIMEOUT_S", "3")
+    validation.validation_settings.cache_clear()
+    case = corpus["h264_aac_mp4"]
+    video_id = request_upload(case)
+    put_object(f"uploads/{video_id}", case.path)
+
+    # When the worker validates it
+    run_validate(s3_event(f"uploads/{video_id}"))
+    server.shutdown()
+
+    # Then ffprobe was killed at the deadline and the video rejected, not retried forever
+    assert stalled
+    assert video_item(video_id)["rejection"]["code"] == "probe_timeout"
