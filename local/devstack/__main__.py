@@ -62,6 +62,9 @@ def main(argv: list[str] | None = None) -> None:
                         default=int(os.environ["LOCAL_VISIBILITY_TIMEOUT_S"])
                         if os.environ.get("LOCAL_VISIBILITY_TIMEOUT_S") else None,
                         help="override every queue's visibility timeout (seconds), e.g. to see redrives quickly")
+    parser.add_argument("--timeout", action="append", default=os.environ.get("LOCAL_FUNCTION_TIMEOUTS", "").split(),
+                        help="function timeout override LogicalId=seconds (repeatable; env LOCAL_FUNCTION_TIMEOUTS), "
+                        "e.g. to watch the alarm router exhaust its retries in seconds instead of minutes")
     args = parser.parse_args(argv)
 
     state_dir = Path(args.state_dir)
@@ -99,6 +102,8 @@ def main(argv: list[str] | None = None) -> None:
         "POWERTOOLS_DEV": os.environ.get("POWERTOOLS_DEV", "0"),
         "MEDIA_ALLOW_HTTP": "1",  # moto serves plain http; in AWS presigned URLs are https only
     }
+    for logical_id, seconds in _parse_params(args.timeout).items():
+        stack.functions[logical_id].timeout_s = int(seconds)
     runtimes = {
         lid: FunctionRuntime(spec, base_env, state_dir / "logs", args.concurrency)
         for lid, spec in stack.functions.items()

@@ -21,7 +21,11 @@ E2E_PARAMS = {
     "MaxDurationSeconds": "30",
 }
 # Failed messages come back after 30 s instead of the template's 18 minutes.
-E2E_ENV = {"LOCAL_VISIBILITY_TIMEOUT_S": "30"}
+E2E_ENV = {
+    "LOCAL_VISIBILITY_TIMEOUT_S": "30",
+    # The router retries within its remaining time: 12 s per attempt lets the DLQ test finish in ~45 s.
+    "LOCAL_FUNCTION_TIMEOUTS": "AlarmRouterFunction=12",
+}
 
 
 @pytest.fixture(scope="session")
