@@ -18,7 +18,12 @@ E2E_PARAMS = {
     "MultipartThresholdBytes": str(5 * 1024 * 1024),
     "MultipartPartBytes": str(5 * 1024 * 1024),
     "MaxUploadBytes": str(64 * 1024 * 1024),
-    "MaxDurationSeconds": "30",
+    # The validate worker's limits under which every corpus case gets its expected outcome
+    # (tests/mediafactory.TEST_LIMITS).
+    "MaxDurationSeconds": "5",
+    "MaxWidth": "1280",
+    "MaxHeight": "720",
+    "MaxFps": "60",
 }
 # Failed messages come back after 30 s instead of the template's 18 minutes.
 E2E_ENV = {

@@ -1,6 +1,7 @@
 """Alarm routing through the local stack: SNS -> router -> chat sink over real HTTP."""
 
 import json
+from pathlib import Path
 
 import requests
 
@@ -79,15 +80,15 @@ def test_a_chat_that_always_fails_leaves_the_message_in_the_router_dlq(stack, aw
     assert record["requestContext"]["condition"] == "RetriesExhausted"
     assert record["requestContext"]["approximateInvokeCount"] == 3
     assert name in record["requestPayload"]["Records"][0]["Sns"]["Message"]
-    log = (stack.description["logs_dir"] + "/AlarmRouterFunction.log")
-    assert '"AlarmNotificationsFailed"' in open(log).read()
+    log = Path(stack.description["logs_dir"]) / "AlarmRouterFunction.log"
+    assert '"AlarmNotificationsFailed"' in log.read_text()
 
 
 def test_no_router_log_line_contains_a_webhook_url(stack, aws_client, chat_records, event):
     publish(aws_client, stack, alarm_message(event, "alarm-metric.json", "e2e-log-check"))
     wait_for(lambda: len(posts_for(chat_records, "e2e-log-check")) >= len(DESTINATIONS))
 
-    log = open(stack.description["logs_dir"] + "/AlarmRouterFunction.log").read()
+    log = (Path(stack.description["logs_dir"]) / "AlarmRouterFunction.log").read_text()
 
     assert stack.description["chat_sink_url"] not in log
     assert "/slack/oncall" not in log
