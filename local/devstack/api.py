@@ -3,14 +3,13 @@
 import base64
 import json
 import re
-import threading
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import urlsplit
 
 from devstack import auth
 from devstack.events import http_api_event
+from devstack.httpserver import BackgroundServer, QuietHandler
 from devstack.runtime import FunctionRuntime
 
 
@@ -54,48 +53,22 @@ def _gateway_error(status: int, message: str, code: str) -> tuple[int, dict[str,
     return status, {"content-type": "application/json"}, json.dumps(body).encode()
 
 
-class ApiServer:
+class ApiServer(BackgroundServer):
     def __init__(self, host: str, port: int, routes: list[Route], runtimes: dict[str, FunctionRuntime]) -> None:
         self.routes = routes
         self.runtimes = runtimes
         api = self
 
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
-                pass
-
+        class Handler(QuietHandler):
             def _serve(self) -> None:
-                length = int(self.headers.get("content-length") or 0)
-                body = self.rfile.read(length) if length else b""
                 status, headers, payload = api.handle(
-                    self.command, self.path, dict(self.headers.items()), body, self.client_address[0]
+                    self.command, self.path, dict(self.headers.items()), self.body(), self.client_address[0]
                 )
-                self.send_response(status)
-                for name, value in headers.items():
-                    self.send_header(name, value)
-                self.send_header("content-length", str(len(payload)))
-                self.end_headers()
-                self.wfile.write(payload)
+                self.answer(status, payload, headers)
 
             do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = do_OPTIONS = _serve
 
-        self.server = ThreadingHTTPServer((host, port), Handler)
-        self.server.daemon_threads = True
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True, name="api")
-
-    @property
-    def url(self) -> str:
-        host, port = self.server.server_address[:2]
-        return f"http://{host!s}:{port}"
-
-    def start(self) -> None:
-        self.thread.start()
-
-    def stop(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+        super().__init__(host, port, Handler, name="api")
 
     def handle(self, method: str, target: str, headers: dict[str, str], body: bytes,
                source_ip: str) -> tuple[int, dict[str, str], bytes]:

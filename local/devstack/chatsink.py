@@ -7,12 +7,13 @@ posts and are not recorded; `GET /_log` returns what was recorded.
 
 import json
 import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+from devstack.httpserver import BackgroundServer, QuietHandler
 
-class ChatSink:
+
+class ChatSink(BackgroundServer):
     def __init__(self, host: str, port: int, log_path: Path) -> None:
         self.log_path = log_path
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
@@ -21,31 +22,18 @@ class ChatSink:
         self._failures: list[tuple[int, float | None]] = []
         sink = self
 
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
-                pass
-
-            def _answer(self, status: int, body: bytes, headers: dict[str, str] | None = None) -> None:
-                self.send_response(status)
-                for name, value in (headers or {}).items():
-                    self.send_header(name, value)
-                self.send_header("content-length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
+        class Handler(QuietHandler):
             def do_GET(self) -> None:
                 if self.path == "/_log":
-                    self._answer(200, json.dumps(sink.records()).encode(), {"content-type": "application/json"})
+                    self.answer(200, json.dumps(sink.records()).encode(), {"content-type": "application/json"})
                 else:
-                    self._answer(404, b"not found")
+                    self.answer(404, b"not found")
 
             def do_POST(self) -> None:
-                raw = self.rfile.read(int(self.headers.get("content-length") or 0))
+                raw = self.body()
                 if self.path == "/_control":
                     sink.control(json.loads(raw or b"{}"))
-                    self._answer(200, b'{"ok": true}', {"content-type": "application/json"})
+                    self.answer(200, b'{"ok": true}', {"content-type": "application/json"})
                     return
                 status, retry_after = sink.next_answer()
                 try:
@@ -55,23 +43,9 @@ class ChatSink:
                 sink.record({"path": self.path, "headers": dict(self.headers.items()), "body": body,
                              "status": status})
                 headers = {"retry-after": str(retry_after)} if retry_after is not None else {}
-                self._answer(status, b"ok" if status < 400 else b"failing on purpose", headers)
+                self.answer(status, b"ok" if status < 400 else b"failing on purpose", headers)
 
-        self.server = ThreadingHTTPServer((host, port), Handler)
-        self.server.daemon_threads = True
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True, name="chat-sink")
-
-    @property
-    def url(self) -> str:
-        host, port = self.server.server_address[:2]
-        return f"http://{host!s}:{port}"
-
-    def start(self) -> None:
-        self.thread.start()
-
-    def stop(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+        super().__init__(host, port, Handler, name="chat-sink")
 
     def control(self, command: dict[str, Any]) -> None:
         status = int(command.get("status", 500))

@@ -5,14 +5,14 @@ import json
 import threading
 import time
 from collections.abc import Callable
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 from devstack.events import on_failure_record, sns_event
+from devstack.httpserver import BackgroundServer, QuietHandler
 from devstack.runtime import FunctionRuntime
 
 
-class ControlServer:
+class ControlServer(BackgroundServer):
     def __init__(self, host: str, port: int, runtimes: dict[str, FunctionRuntime],
                  send_to_queue: Callable[[str, str], None], retry_delays_s: tuple[float, ...], log: Any) -> None:
         self.runtimes = runtimes
@@ -22,22 +22,12 @@ class ControlServer:
         self.subscription_arns: dict[str, str] = {}
         control = self
 
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
-                pass
-
+        class Handler(QuietHandler):
             def _answer(self, status: int, body: Any) -> None:
-                raw = json.dumps(body, default=str).encode()
-                self.send_response(status)
-                self.send_header("content-type", "application/json")
-                self.send_header("content-length", str(len(raw)))
-                self.end_headers()
-                self.wfile.write(raw)
+                self.answer(status, json.dumps(body, default=str).encode(), {"content-type": "application/json"})
 
             def do_POST(self) -> None:
-                raw = self.rfile.read(int(self.headers.get("content-length") or 0))
+                raw = self.body()
                 parts = self.path.strip("/").split("/")
                 if len(parts) != 2 or parts[1] not in control.runtimes:
                     self._answer(404, {"error": "unknown function"})
@@ -55,21 +45,7 @@ class ControlServer:
                 else:
                     self._answer(404, {"error": "unknown path"})
 
-        self.server = ThreadingHTTPServer((host, port), Handler)
-        self.server.daemon_threads = True
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True, name="control")
-
-    @property
-    def url(self) -> str:
-        host, port = self.server.server_address[:2]
-        return f"http://{host!s}:{port}"
-
-    def start(self) -> None:
-        self.thread.start()
-
-    def stop(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+        super().__init__(host, port, Handler, name="control")
 
     def deliver_async(self, function: str, notification: dict[str, Any]) -> None:
         """Lambda's async invocation: the first try plus MaximumRetryAttempts, then the on-failure destination."""
