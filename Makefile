@@ -16,13 +16,15 @@ export PATH := $(CURDIR)/$(FFMPEG_DIR):$(PATH)
 export PYTHONPATH := $(CURDIR)/layers/shared:$(CURDIR)/local
 export SAM_CLI_TELEMETRY := 0
 
-.PHONY: help setup ffmpeg local demo test test-unit lint build invoke drill bench soak deploy clean
+.PHONY: help setup ffmpeg local demo test test-unit lint build invoke drill redrive bench soak deploy clean
 
 help:
 	@echo "make demo    set up and run the whole pipeline locally, end to end"
 	@echo "make test    set up and run every check and test (what CI runs)"
 	@echo "make local   run the local stack until Ctrl-C (writes .local/stack.json)"
 	@echo "make invoke FN=<LogicalId> EVENT=<file>   invoke one function of the running stack"
+	@echo "make drill   publish every alarm of the template through AlarmTopic to the local chat"
+	@echo "make redrive QUEUE=IngestDLQ|ClipDLQ [STACK=name]   move a DLQ's messages back"
 	@echo "make lint    ruff, mypy, sam validate --lint, cfn-lint, checkov"
 	@echo "make build   sam build (no Docker needed)"
 	@echo "make deploy  sam build && sam deploy (samconfig.toml, CONFIG_ENV=dev|prod)"
@@ -73,6 +75,13 @@ build: $(SAM_VENV)/.installed
 invoke: setup
 	@test -n "$(FN)" -a -n "$(EVENT)" || { echo "usage: make invoke FN=<LogicalId> EVENT=<file>"; exit 2; }
 	$(BIN)/python -m devstack.invoke $(FN) $(EVENT)
+
+drill: setup
+	$(BIN)/python -m devstack.drill
+
+redrive: setup
+	@test -n "$(QUEUE)" || { echo "usage: make redrive QUEUE=IngestDLQ|ClipDLQ [STACK=<deployed stack>]"; exit 2; }
+	$(BIN)/python -m devstack.redrive $(QUEUE) $(if $(STACK),--stack-name $(STACK))
 
 deploy: build
 	$(SAM_VENV)/bin/sam deploy --config-env $(or $(CONFIG_ENV),dev)
