@@ -23,9 +23,10 @@ from moto.server import ThreadedMotoServer
 from devstack.api import ApiServer, routes_from_template
 from devstack.chatsink import ChatSink
 from devstack.control import ControlServer
+from devstack.faults import FILE_ENV, FaultBook, write_shims
 from devstack.queues import QueuePoller
 from devstack.resources import create_stack
-from devstack.runtime import FunctionRuntime
+from devstack.runtime import FFMPEG_BIN, FunctionRuntime
 from devstack.template import ROOT
 
 HOST = "127.0.0.1"
@@ -102,6 +103,12 @@ def main(argv: list[str] | None = None) -> None:
         "POWERTOOLS_DEV": os.environ.get("POWERTOOLS_DEV", "0"),
         "MEDIA_ALLOW_HTTP": "1",  # moto serves plain http; in AWS presigned URLs are https only
     }
+    # Fault injection (docs/FAULTS.md): rules in a file every worker reads; tool shims on request.
+    faults = FaultBook(state_dir / "faults.json")
+    faults.write(json.loads(os.environ.get("DEVSTACK_FAULTS") or "[]"))
+    base_env[FILE_ENV] = str(faults.path)
+    if os.environ.get("DEVSTACK_FAULT_SHIMS") == "1" or "tool" in os.environ.get("DEVSTACK_FAULTS", ""):
+        base_env["DEVSTACK_SHIM_DIR"] = str(write_shims(state_dir / "shims", FFMPEG_BIN))
     for logical_id, seconds in _parse_params(args.timeout).items():
         stack.functions[logical_id].timeout_s = int(seconds)
     runtimes = {
@@ -116,7 +123,7 @@ def main(argv: list[str] | None = None) -> None:
         sqs.send_message(QueueUrl=arn_to_url[queue_arn], MessageBody=body)
 
     control = ControlServer(HOST, int(os.environ.get("CONTROL_PORT", "0")), runtimes, send_to_queue,
-                            retry_delays_s=(1.0, 2.0), log=log)
+                            retry_delays_s=(1.0, 2.0), log=log, faults=faults)
     control.start()
     _subscribe_functions(stack, session, endpoint, control)
     pollers = _start_pollers(stack, sqs, runtimes, args.concurrency, region, log)

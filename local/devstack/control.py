@@ -8,26 +8,40 @@ from collections.abc import Callable
 from typing import Any
 
 from devstack.events import on_failure_record, sns_event
+from devstack.faults import FaultBook
 from devstack.httpserver import BackgroundServer, QuietHandler
 from devstack.runtime import FunctionRuntime
 
 
 class ControlServer(BackgroundServer):
     def __init__(self, host: str, port: int, runtimes: dict[str, FunctionRuntime],
-                 send_to_queue: Callable[[str, str], None], retry_delays_s: tuple[float, ...], log: Any) -> None:
+                 send_to_queue: Callable[[str, str], None], retry_delays_s: tuple[float, ...], log: Any,
+                 faults: FaultBook | None = None) -> None:
         self.runtimes = runtimes
         self.send_to_queue = send_to_queue
         self.retry_delays_s = retry_delays_s
         self.log = log
         self.subscription_arns: dict[str, str] = {}
+        self.faults = faults
         control = self
 
         class Handler(QuietHandler):
             def _answer(self, status: int, body: Any) -> None:
                 self.answer(status, json.dumps(body, default=str).encode(), {"content-type": "application/json"})
 
+            def do_GET(self) -> None:
+                if self.path == "/faults" and control.faults is not None:
+                    self._answer(200, control.faults.rules())
+                else:
+                    self._answer(404, {"error": "unknown path"})
+
             def do_POST(self) -> None:
                 raw = self.body()
+                if self.path == "/faults" and control.faults is not None:
+                    # Replace every worker's fault rules (docs/FAULTS.md); [] turns faults off.
+                    control.faults.write(json.loads(raw or b"[]"))
+                    self._answer(200, control.faults.rules())
+                    return
                 parts = self.path.strip("/").split("/")
                 if len(parts) != 2 or parts[1] not in control.runtimes:
                     self._answer(404, {"error": "unknown function"})

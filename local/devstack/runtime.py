@@ -106,10 +106,13 @@ class FunctionRuntime:
                 "DEVSTACK_FUNCTION_ARN": self.spec.arn,
                 "DEVSTACK_CODE_DIR": str(self.spec.code_dir),
                 "DEVSTACK_HANDLER": self.spec.handler,
+                "DEVSTACK_LOGICAL_ID": self.spec.logical_id,
                 # Lambda's layout: function code, then the shared layer (/opt/python), then /opt/bin.
                 "PYTHONPATH": os.pathsep.join([str(self.spec.code_dir), str(ROOT / "layers" / "shared"),
                                                str(ROOT / "local")]),
-                "PATH": os.pathsep.join([str(FFMPEG_BIN), base_env.get("PATH", "")]),
+                # Fault injection's ffmpeg/ffprobe shims, when on, come before the real binaries.
+                "PATH": os.pathsep.join([p for p in (base_env.get("DEVSTACK_SHIM_DIR"), str(FFMPEG_BIN),
+                                                     base_env.get("PATH", "")) if p]),
             }
         )
         return env

@@ -13,6 +13,8 @@ import time
 import traceback
 from typing import Any
 
+from devstack import faults
+
 
 class LambdaContext:
     """The context object Lambda passes: names, memory and a remaining time that counts down."""
@@ -47,6 +49,7 @@ def main() -> None:
     answers = os.fdopen(os.dup(1), "w", buffering=1)
     os.dup2(2, 1)
     sys.stdout = os.fdopen(1, "w", buffering=1)
+    faults.install_from_env()  # before the handler creates any boto3 client
     handler = _load_handler(os.environ["DEVSTACK_CODE_DIR"], os.environ["DEVSTACK_HANDLER"])
     for line in sys.stdin:
         request = json.loads(line)
