@@ -13,6 +13,7 @@ from datetime import UTC, datetime, timedelta
 from functools import cache
 
 from aws_lambda_powertools.metrics import MetricUnit, single_metric
+from boto3.exceptions import Boto3Error
 from botocore.exceptions import BotoCoreError, ClientError
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -205,7 +206,9 @@ def process_clip(clip_id: str, *, attempt: int, remaining_ms: Callable[[], int])
         return _failed(clip, error.code, error.message, transient=error.transient, attempt=attempt)
     except clip_store.SourceMissing as missing:
         return _failed(clip, "source_missing", str(missing), transient=False, attempt=attempt)
-    except (ClientError, BotoCoreError) as error:
+    except (ClientError, BotoCoreError, Boto3Error) as error:
+        # Boto3Error: upload_file wraps a failed PutObject in S3UploadFailedError, which is neither of
+        # the others; left uncaught it kept the lease and the clip stuck in `processing` until the DLQ.
         return _failed(clip, "storage_error", type(error).__name__, transient=True, attempt=attempt)
     actual = ClipTimes(start_s=result.start_s, end_s=result.end_s, duration_s=result.duration_s)
     done = clip_store.mark_ready(clip_id, actual, result.size_bytes)
