@@ -68,6 +68,7 @@ def create_stack(session: boto3.session.Session, endpoint: str, overrides: dict[
     _create_queues(stack, client("sqs"), queue_visibility_s)
     _create_tables(stack, client("dynamodb"))
     _create_topics(stack, client("sns"))
+    _create_log_groups(stack, client("logs"))
     _create_secrets(stack, client("secretsmanager"))
     _create_buckets(stack, client("s3"))
     _describe_functions(stack)
@@ -119,6 +120,19 @@ def _create_tables(stack: Stack, dynamodb: Any) -> None:
             dynamodb.update_time_to_live(TableName=name, TimeToLiveSpecification=ttl)
         stack.resolver.refs[logical_id] = name
         stack.resolver.attributes[(logical_id, "Arn")] = description["TableArn"]
+        stack.resources[logical_id] = name
+
+
+def _create_log_groups(stack: Stack, logs: Any) -> None:
+    for logical_id, resource in _by_type(stack.template, "AWS::Logs::LogGroup").items():
+        props = stack.resolver.resolve(resource.get("Properties") or {})
+        name = props.get("LogGroupName") or f"/{PREFIX}/{logical_id}"
+        logs.create_log_group(logGroupName=name)
+        if "RetentionInDays" in props:
+            logs.put_retention_policy(logGroupName=name, retentionInDays=int(props["RetentionInDays"]))
+        stack.resolver.refs[logical_id] = name
+        arn = f"arn:aws:logs:{stack.resolver.region}:{ACCOUNT_ID}:log-group:{name}:*"
+        stack.resolver.attributes[(logical_id, "Arn")] = arn
         stack.resources[logical_id] = name
 
 

@@ -26,6 +26,9 @@ def of_type(kind: str) -> dict[str, dict[str, Any]]:
 
 
 FUNCTIONS = of_type("AWS::Serverless::Function")
+# The forwarder copies other functions' security events; its own log holds no video, clip or security lines.
+FORWARDER = "SecurityForwarderFunction"
+APP_LOG_GROUPS = {f["LoggingConfig"]["LogGroup"]["Ref"] for lid, f in FUNCTIONS.items() if lid != FORWARDER}
 ALARMS = of_type("AWS::CloudWatch::Alarm")
 COMPOSITES = of_type("AWS::CloudWatch::CompositeAlarm")
 QUEUES = of_type("AWS::SQS::Queue")
@@ -189,8 +192,17 @@ def test_clip_failures_are_alarmed():
 def test_security_events_are_counted_in_every_function_log_group_and_alarmed():
     filters = of_type("AWS::Logs::MetricFilter")
     counted = {f["LogGroupName"]["Ref"] for f in filters.values() if "security_event" in f["FilterPattern"]}
-    assert counted == {f["LoggingConfig"]["LogGroup"]["Ref"] for f in FUNCTIONS.values()}
+    assert counted == APP_LOG_GROUPS
     assert alarms_on("SecurityEvents")
+
+
+def test_security_events_of_every_function_are_forwarded_to_the_90_day_security_log_group():
+    forwarder = FUNCTIONS[FORWARDER]
+    subscribed = {e["Properties"]["LogGroupName"]["Ref"] for e in forwarder["Events"].values()
+                  if e["Type"] == "CloudWatchLogs" and "security_event" in e["Properties"]["FilterPattern"]}
+    assert subscribed == APP_LOG_GROUPS
+    assert forwarder["Environment"]["Variables"]["SECURITY_LOG_GROUP"] == {"Ref": "SecurityLogGroup"}
+    assert RESOURCES["SecurityLogGroup"]["Properties"]["RetentionInDays"] == 90
 
 
 def test_metric_filters_match_log_messages_the_code_writes():
@@ -319,7 +331,7 @@ def test_saved_queries_cover_errors_latency_rejections_one_video_and_cold_starts
     assert {"errors-by-function", "slowest-invocations", "rejected-uploads-by-reason",
             "one-video-across-functions", "cold-starts"} <= set(queries)
     assert "video_id" in queries["one-video-across-functions"]["QueryString"]
-    assert len(queries["one-video-across-functions"]["LogGroupNames"]) == len(FUNCTIONS)
+    assert len(queries["one-video-across-functions"]["LogGroupNames"]) == len(APP_LOG_GROUPS)
 
 
 # ---------------------------------------------------------------- dashboards and metric names
