@@ -45,6 +45,9 @@ _TRANSIENT_STDERR = re.compile(
 )
 # A stalled read fails (and is retried) instead of hanging until the whole budget is gone.
 RW_TIMEOUT_US = 15_000_000
+# Bounded range requests, the same sizes as validation's (see practika.media.probe).
+INITIAL_REQUEST_BYTES = 64 * 1024
+REQUEST_BYTES = 256 * 1024
 _BYTES_READ = re.compile(r"Statistics: (\d+) bytes read")
 # A presigned URL's query is a bearer credential: never let it reach the logs.
 _URL_QUERY = re.compile(r"\?[^\s'\"]*")
@@ -77,6 +80,11 @@ def _input_options(url: str) -> dict[str, str]:
     options = tools.locked_input_options()
     if url.startswith(("https:", "http:")):
         options["rw_timeout"] = str(RW_TIMEOUT_US)
+        # Bounded range requests, as for validation: an open-ended `bytes=N-` after every seek (the
+        # index, then the clip) makes S3 push megabytes past what ffmpeg reads into socket buffers.
+        options["initial_request_size"] = str(INITIAL_REQUEST_BYTES)
+        options["request_size"] = str(REQUEST_BYTES)
+        options["multiple_requests"] = "1"
     if url.startswith("https:"):
         options.update(tools.ca_bundle_options())
     return options

@@ -20,8 +20,12 @@ from practika.observability import tracer
 # Packets read at each decode sample point: enough to decode a few frames, bounded in bytes.
 SAMPLE_PACKETS = 12
 # Size of each HTTP range request ffprobe makes (the first ones, while it reads headers, smaller).
+# Once a read runs past the first request (a moov atom over 64 KiB: any video over a few minutes)
+# every later request is REQUEST_BYTES, including the few-KB reads for stream info and the tail
+# sample: at 1 MiB that cost 4 MiB on a 30-minute file; 256 KiB keeps a probe within 2 MB + moov
+# (make bench) for a few more requests while a large moov is read.
 INITIAL_REQUEST_BYTES = 64 * 1024
-REQUEST_BYTES = 1024 * 1024
+REQUEST_BYTES = 256 * 1024
 # ffprobe's own network stall limit; the whole run is still bounded by the caller's timeout.
 RW_TIMEOUT_US = 15_000_000
 # stderr phrases that mean the storage could not be read (retry later), not that the file is bad.
