@@ -30,8 +30,8 @@ def post_upload(upload: dict[str, Any], data: bytes, filename: str, content_type
                          files={"file": (filename, data, content_type)})
 
 
-def multipart_upload(api: str, headers: dict[str, str], created: dict[str, Any], data: bytes) -> requests.Response:
-    """PUT every part to its URL, then POST /videos/{id}/complete with the ETags S3 answered."""
+def put_parts(created: dict[str, Any], data: bytes) -> list[dict[str, Any]]:
+    """PUT every part to its presigned URL; the parts with the ETags S3 answered."""
     upload = created["upload"]
     assert upload["method"] == "MULTIPART"
     size = upload["part_size"]
@@ -41,7 +41,12 @@ def multipart_upload(api: str, headers: dict[str, str], created: dict[str, Any],
         answer = requests.put(part["url"], data=data[start : start + size], timeout=60)
         assert answer.status_code == 200, answer.text
         parts.append({"part_number": part["part_number"], "etag": answer.headers["ETag"]})
-    return complete(api, headers, created["video_id"], parts)
+    return parts
+
+
+def multipart_upload(api: str, headers: dict[str, str], created: dict[str, Any], data: bytes) -> requests.Response:
+    """PUT every part to its URL, then POST /videos/{id}/complete with the ETags S3 answered."""
+    return complete(api, headers, created["video_id"], put_parts(created, data))
 
 
 def complete(api: str, headers: dict[str, str], video_id: str, parts: list[dict[str, Any]]) -> requests.Response:

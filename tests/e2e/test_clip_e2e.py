@@ -218,6 +218,21 @@ def test_a_clip_of_a_video_not_yet_uploaded_answers_409_video_not_ready(api, aut
     assert error["details"]["status"] == "awaiting_upload"
 
 
+def test_a_clip_of_a_rejected_video_answers_409_video_not_ready(api, auth_headers, tmp_path):
+    headers = auth_headers(f"rejected-{uuid.uuid4().hex[:6]}")
+    notes = tmp_path / "notes.mp4"
+    notes.write_text("not a video at all\n" * 10)
+    video_id = clients.upload_file(api, headers, notes, "video/mp4")
+    assert clients.wait_for_video(api, headers, video_id)["status"] == "rejected"
+
+    answer = clients.request_clip(api, headers, video_id, {"start_s": 0, "end_s": 1, "mode": "fast"})
+
+    assert answer.status_code == 409, answer.text
+    error = clients.error_of(answer)
+    assert error["code"] == "video_not_ready"
+    assert error["details"]["status"] == "rejected"
+
+
 def test_another_user_gets_404_for_the_video_and_the_clip_like_missing_ones(api, auth_headers, source, cuts):
     stranger = auth_headers("stranger-clips")
     body = {"start_s": 0.0, "end_s": 1.0, "mode": "fast"}

@@ -186,6 +186,34 @@ def test_a_multipart_upload_above_the_threshold_completes_and_becomes_ready(outc
     assert clients.get_video(api, headers, uploaded.video_id).json() == uploaded.video
 
 
+def test_a_multipart_upload_completed_twice_answers_200_both_times(api, auth_headers, corpus):
+    # Given a video uploaded in parts
+    data = corpus[MULTIPART].path.read_bytes()
+    headers = auth_headers(f"twice-{uuid.uuid4().hex[:6]}")
+    created = clients.create_video(api, headers, "big.mp4", "video/mp4", len(data))
+    parts = clients.put_parts(created, data)
+
+    # When the app completes it, and completes it again (a retry after a lost answer)
+    first = clients.complete(api, headers, created["video_id"], parts)
+    again = clients.complete(api, headers, created["video_id"], parts)
+
+    # Then both answer 200 with the video, and it is validated once into ready
+    assert first.status_code == 200, first.text
+    assert again.status_code == 200, again.text
+    assert first.json()["video_id"] == again.json()["video_id"] == created["video_id"]
+    assert clients.wait_for_video(api, headers, created["video_id"])["status"] == "ready"
+
+
+def test_completing_a_video_uploaded_with_a_post_answers_409_conflict(outcomes, api, auth_headers):
+    uploaded = outcomes["silent_mp4"]
+
+    answer = clients.complete(api, auth_headers(uploaded.owner), uploaded.video_id,
+                              [{"part_number": 1, "etag": '"abc"'}])
+
+    assert answer.status_code == 409, answer.text
+    assert clients.error_of(answer)["code"] == "conflict"
+
+
 def test_a_large_declared_size_is_offered_as_multipart_with_part_urls_covering_it(api, auth_headers):
     size = 2 * PART_BYTES + 1
 
