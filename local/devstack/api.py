@@ -68,6 +68,13 @@ class ApiServer(BackgroundServer):
 
             do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = do_OPTIONS = _serve
 
+            def __getattr__(self, name: str) -> Any:
+                # Any other method (TRACE, QUERY, made-up ones) is routed too: no route matches it, so it
+                # gets API Gateway's 404 instead of http.server's HTML 501.
+                if name.startswith("do_"):
+                    return self._serve
+                raise AttributeError(name)
+
         super().__init__(host, port, Handler, name="api")
 
     def handle(self, method: str, target: str, headers: dict[str, str], body: bytes,

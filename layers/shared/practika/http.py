@@ -8,7 +8,10 @@ from http import HTTPStatus
 from typing import Any
 
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
-from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
+from aws_lambda_powertools.event_handler.openapi.exceptions import (
+    RequestUnsupportedContentType,
+    RequestValidationError,
+)
 
 from practika.errors import PractikaError, Unauthorized
 from practika.observability import logger
@@ -38,6 +41,24 @@ def build_resolver() -> APIGatewayHttpResolver:
         ]
         code = "invalid_json" if any(d["type"] == "json_invalid" for d in details) else "validation_error"
         return error_response(HTTPStatus.UNPROCESSABLE_ENTITY, code, "the request is not valid", details)
+
+    @app.exception_handler(RequestUnsupportedContentType)
+    def _unsupported_body(_: RequestUnsupportedContentType) -> Response:
+        # Powertools' own answer here is {"statusCode": 415, "detail": ...}, outside the error shape.
+        return error_response(HTTPStatus.UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type", "the body must be JSON")
+
+    @app.exception_handler(ValueError)
+    def _unparsable_multipart(error: ValueError) -> Response:
+        # Powertools raises a bare ValueError for `multipart/form-data` without a boundary (found by the
+        # API fuzz test: it was a 500). Every other ValueError is a bug and still fails the invocation.
+        if "multipart" not in str(error):
+            raise error
+        return error_response(HTTPStatus.UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type", "the body must be JSON")
+
+    @app.exception_handler(RecursionError)
+    def _too_deep(_: RecursionError) -> Response:
+        # json.loads of a body nested thousands deep (`[[[[...]]]]`) raises RecursionError, not a decode error.
+        return error_response(HTTPStatus.UNPROCESSABLE_ENTITY, "invalid_json", "the body is nested too deeply")
 
     @app.not_found
     def _no_route(_: Exception) -> Response:
