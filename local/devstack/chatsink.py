@@ -38,14 +38,14 @@ class ChatSink(BackgroundServer):
                     self.answer(200, b'{"ok": true}', {"content-type": "application/json"})
                     return
                 status, retry_after, delay_s = sink.next_answer()
-                if delay_s:
-                    time.sleep(delay_s)
                 try:
                     body: Any = json.loads(raw)
                 except ValueError:
                     body = raw.decode("utf-8", "replace")
                 sink.record({"path": self.path, "headers": dict(self.headers.items()), "body": body,
                              "status": status, **({"delayed_s": delay_s} if delay_s else {})})
+                if delay_s:  # recorded on arrival: a chat that is slow to answer may still have posted it
+                    time.sleep(delay_s)
                 headers = {"retry-after": str(retry_after)} if retry_after is not None else {}
                 self.answer(status, b"ok" if status < 400 else b"failing on purpose", headers)
 
