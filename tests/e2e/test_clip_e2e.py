@@ -248,6 +248,10 @@ def test_another_user_gets_404_for_the_video_and_the_clip_like_missing_ones(api,
     assert clients.error_of(their_video)["code"] == clients.error_of(their_clip)["code"] == "not_found"
     assert clients.same_answer(their_video, no_video, source.video_id, missing_video), (their_video.text, no_video.text)
     assert clients.same_answer(their_clip, no_clip, clip_id, missing_clip), (their_clip.text, no_clip.text)
+    # and a malformed id is just as missing
+    bad_clip, bad_video = clients.get_clip(api, stranger, "nope"), clients.request_clip(api, stranger, "nope", body)
+    assert clients.same_answer(their_clip, bad_clip, clip_id, "nope"), (their_clip.text, bad_clip.text)
+    assert clients.same_answer(their_video, bad_video, source.video_id, "nope"), (their_video.text, bad_video.text)
     # and the owner still sees the clip
     assert clients.get_clip(api, source.headers, clip_id).status_code == 200
 

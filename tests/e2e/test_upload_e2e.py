@@ -238,9 +238,12 @@ def test_a_small_declared_size_is_offered_as_a_presigned_post_pinning_the_key(ap
     assert upload["url"] and upload["expires_at"]
 
 
-def test_an_object_put_straight_into_uploads_with_no_video_leaves_the_uploads_prefix(stack, aws_client, corpus):
+@pytest.mark.parametrize("name", ["stray-{}", "stray dir/vidéo {} (1).mp4"], ids=["plain", "spaces_slash_unicode"])
+def test_an_object_put_straight_into_uploads_with_no_video_leaves_the_uploads_prefix(
+    stack, aws_client, corpus, name
+):
     # Given an object written to uploads/ without any upload having been issued for it
-    key = f"uploads/stray-{uuid.uuid4().hex}"
+    key = "uploads/" + name.format(uuid.uuid4().hex)
     aws_client("s3").put_object(Bucket=stack.resources["UploadsBucket"], Key=key,
                                 Body=corpus["h264_aac_mp4"].path.read_bytes())
 
