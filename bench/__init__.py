@@ -1,0 +1,1 @@
+"""`make bench`: speed, bytes and cost of the pipeline against the naive baseline, in one run."""

@@ -1,0 +1,153 @@
+"""Sections 1 and 2: clip and validation cost against source length, ours against the naive path.
+
+Both run the real `practika` code in this process with its S3 client pointed at the counting proxy
+(so presigned URLs are signed for the proxy and every byte ffmpeg or ffprobe pulls is counted at
+the endpoint). The naive path is what most Lambda ffmpeg examples do: download the whole object to
+/tmp, then run the same ffmpeg command on the local file.
+"""
+
+import resource
+import shutil
+import statistics
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from bench import sources
+from bench.proxy import CountingProxy
+
+CLIP_S = 10.0
+MODES = ("fast", "accurate")
+
+
+def _child_cpu_s() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def put_sources(s3: Any, bucket: str) -> dict[int, dict[str, Any]]:
+    """Upload each cached source once (straight to moto, not through the proxy)."""
+    placed = {}
+    for minutes in sources.MINUTES:
+        path = sources.source(minutes)
+        key = f"bench/src-{minutes}min.mp4"
+        s3.upload_file(str(path), bucket, key)
+        placed[minutes] = {
+            "key": key,
+            "path": path,
+            "size_bytes": path.stat().st_size,
+            "moov_bytes": sources.moov_size(path),
+            "duration_s": _duration(path),
+        }
+    return placed
+
+
+def _duration(path: Path) -> float:
+    from practika.media import tools
+
+    result = tools.run([tools.binary("ffprobe"), "-v", "error", "-show_entries", "format=duration",
+                        "-of", "csv=p=0", str(path)], 30)
+    return float(result.stdout.decode().strip())
+
+
+def _presign(bucket: str, key: str) -> str:
+    from practika import aws
+
+    url: str = aws.client("s3").generate_presigned_url(
+        "get_object", Params={"Bucket": bucket, "Key": key}, ExpiresIn=900
+    )
+    return url
+
+
+def ours_clip(proxy: CountingProxy, bucket: str, key: str, start_s: float, mode: str) -> dict[str, Any]:
+    """The clip worker's path: presign, then `cut_clip` seeking over HTTP range reads."""
+    from practika.media.cut import cut_clip
+
+    proxy.counter.reset()
+    cpu0, t0 = _child_cpu_s(), time.perf_counter()
+    url = _presign(bucket, key)
+    with cut_clip(url, start_s=start_s, end_s=start_s + CLIP_S, mode=mode, timeout_s=600) as result:
+        clip = {"duration_s": result.duration_s, "start_s": result.start_s, "size_bytes": result.size_bytes,
+                "ffmpeg_bytes_read": result.source_bytes_read}
+    wall = time.perf_counter() - t0
+    return {"wall_s": wall, "cpu_s": _child_cpu_s() - cpu0, **proxy.counter.snapshot(), "clip": clip}
+
+
+def naive_clip(proxy: CountingProxy, bucket: str, key: str, start_s: float, mode: str) -> dict[str, Any]:
+    """Download the whole object to /tmp, then cut it with the same ffmpeg command."""
+    from practika import aws
+    from practika.media import cut, tools
+
+    proxy.counter.reset()
+    workdir = Path(tempfile.mkdtemp(prefix="bench-naive-"))
+    try:
+        cpu0, t0 = _child_cpu_s(), time.perf_counter()
+        local = workdir / "source.mp4"
+        aws.client("s3").download_file(bucket, key, str(local))
+        downloaded = time.perf_counter() - t0
+        seek = start_s
+        if mode == "fast":  # the usual example: -ss before -i on the local file, stream copy
+            seek = start_s
+        args = cut.build_command(str(local), workdir / "clip.mp4", seek_s=seek, end_s=start_s + CLIP_S, mode=mode)
+        # Same command; only the input is a local file, so the protocol lock allows `file`.
+        args = [("file" if a == tools.allowed_protocols() else a) for a in args]
+        tools.run(args, 600)
+        wall = time.perf_counter() - t0
+        return {"wall_s": wall, "download_s": downloaded, "cpu_s": _child_cpu_s() - cpu0,
+                **proxy.counter.snapshot(), "tmp_bytes": local.stat().st_size}
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+def _median_run(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """The run with the median wall time, plus every run's wall time."""
+    ordered = sorted(runs, key=lambda r: r["wall_s"])
+    chosen = dict(ordered[len(ordered) // 2])
+    chosen["wall_s_runs"] = [round(r["wall_s"], 3) for r in runs]
+    chosen["wall_s"] = statistics.median(r["wall_s"] for r in runs)
+    return chosen
+
+
+def clip_section(proxy: CountingProxy, bucket: str, placed: dict[int, dict[str, Any]], repeats: int,
+                 log: Any) -> dict[str, Any]:
+    rows = []
+    for minutes, src in placed.items():
+        start = round(src["duration_s"] / 2 + 0.37, 3)  # mid-file, between key frames
+        for mode in MODES:
+            ours = _median_run([ours_clip(proxy, bucket, src["key"], start, mode) for _ in range(repeats)])
+            naive = _median_run([naive_clip(proxy, bucket, src["key"], start, mode) for _ in range(1)])
+            row = {"minutes": minutes, "mode": mode, "start_s": start, "source_bytes": src["size_bytes"],
+                   "ours": ours, "naive": naive,
+                   "bytes_fraction": ours["bytes"] / src["size_bytes"],
+                   "speedup": naive["wall_s"] / ours["wall_s"]}
+            log(f"  clip {mode:8} {minutes:2} min: ours {ours['wall_s']:.2f}s {ours['bytes'] / 1e6:.2f} MB "
+                f"({ours['requests']} GETs) | naive {naive['wall_s']:.2f}s {naive['bytes'] / 1e6:.1f} MB "
+                f"| x{row['speedup']:.1f}")
+            rows.append(row)
+    return {"clip_s": CLIP_S, "rows": rows}
+
+
+def validation_section(proxy: CountingProxy, bucket: str, placed: dict[int, dict[str, Any]], repeats: int,
+                       log: Any) -> dict[str, Any]:
+    """The validate worker's inspection (sniff, ffprobe of the index, tail decode) over a presigned GET."""
+    from practika import validation
+
+    rows = []
+    for minutes, src in placed.items():
+        runs = []
+        for _ in range(repeats):
+            proxy.counter.reset()
+            cpu0, t0 = _child_cpu_s(), time.perf_counter()
+            verdict = validation.inspect(bucket, src["key"], src["size_bytes"], 120.0)
+            wall = time.perf_counter() - t0
+            if verdict.media is None:
+                raise RuntimeError(f"bench source rejected: {verdict.rejection}")
+            runs.append({"wall_s": wall, "cpu_s": _child_cpu_s() - cpu0, **proxy.counter.snapshot()})
+        run = _median_run(runs)
+        limit = 2 * 1024 * 1024 + src["moov_bytes"]
+        rows.append({"minutes": minutes, "source_bytes": src["size_bytes"], "moov_bytes": src["moov_bytes"],
+                     "limit_bytes": limit, **run})
+        log(f"  validate {minutes:2} min: {run['wall_s']:.2f}s {run['bytes'] / 1e6:.2f} MB ({run['requests']} GETs), "
+            f"limit {limit / 1e6:.2f} MB")
+    return {"rows": rows}
