@@ -51,11 +51,23 @@ def allowed_protocols() -> str:
     return ",".join(protocols)
 
 
+# Largest picture a decoder may allocate (8K UHD). The container's declared size is checked against
+# the limits, but the frames can claim another: a WebM saying 256x256 whose VP8 frames say 16000x16000
+# made the decode check allocate 1.5 GB (the function has 1 GB). Over this, the decoder refuses the frame.
+DEFAULT_MAX_PIXELS = 7680 * 4320
+
+
+def max_pixels() -> int:
+    return int(os.environ.get("MEDIA_MAX_PIXELS") or DEFAULT_MAX_PIXELS)
+
+
 def locked_input_options() -> dict[str, str]:
-    """Input options (ffmpeg-python style) that apply both locks; pass them with every `-i`."""
+    """Input options (ffmpeg-python style) that apply both locks and the decoders' picture-size cap;
+    pass them with every `-i`."""
     return {
         "format_whitelist": ",".join(ALLOWED_DEMUXERS),
         "protocol_whitelist": allowed_protocols(),
+        "max_pixels": str(max_pixels()),
     }
 
 
