@@ -14,9 +14,8 @@ from typing import Any
 import pytest
 import requests
 import schemathesis
-from hypothesis import HealthCheck, settings
-
 from clip.api import app as clip_app
+from hypothesis import HealthCheck, settings
 from upload.api import app as upload_app
 
 CODE = re.compile(r"^[a-z][a-z0-9_]*$")

@@ -105,7 +105,7 @@ def test_s3_get_object_failing_past_the_sdk_retries_still_decides_every_upload(f
     assert_accounted(driver, videos, [])
 
 
-def test_throttled_dynamodb_writes_in_validation_and_clipping_are_absorbed_by_the_sdk_retries(fault_stack, faults, cases):
+def test_throttled_dynamodb_writes_in_validation_and_clipping_are_absorbed_by_sdk_retries(fault_stack, faults, cases):
     driver = Driver(fault_stack.description)
     faults([
         {"service": "dynamodb", "operation": "UpdateItem", "function": "ValidateFunction",
