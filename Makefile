@@ -25,6 +25,7 @@ help:
 	@echo "make invoke FN=<LogicalId> EVENT=<file>   invoke one function of the running stack"
 	@echo "make drill   publish every alarm of the template through AlarmTopic to the local chat"
 	@echo "make redrive QUEUE=IngestDLQ|ClipDLQ [STACK=name]   move a DLQ's messages back"
+	@echo "make bench   measure clip/validation cost, cold starts, throughput against the naive way"
 	@echo "make lint    ruff, mypy, sam validate --lint, cfn-lint, checkov"
 	@echo "make build   sam build (no Docker needed)"
 	@echo "make deploy  sam build && sam deploy (samconfig.toml, CONFIG_ENV=dev|prod)"
@@ -82,6 +83,13 @@ drill: setup
 redrive: setup
 	@test -n "$(QUEUE)" || { echo "usage: make redrive QUEUE=IngestDLQ|ClipDLQ [STACK=<deployed stack>]"; exit 2; }
 	$(BIN)/python -m devstack.redrive $(QUEUE) $(if $(STACK),--stack-name $(STACK))
+
+$(VENV)/.bench-installed: $(VENV)/.installed bench/requirements.txt
+	$(BIN)/pip install --quiet -r bench/requirements.txt
+	touch $@
+
+bench: setup $(VENV)/.bench-installed
+	$(BIN)/python -m bench.run $(if $(USERS),--users $(USERS))
 
 deploy: build
 	$(SAM_VENV)/bin/sam deploy --config-env $(or $(CONFIG_ENV),dev)
