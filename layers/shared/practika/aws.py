@@ -5,6 +5,7 @@ in Lambda and to the local stack's moto server on a laptop.
 """
 
 import os
+import threading
 from functools import cache
 from typing import Any
 
@@ -22,12 +23,25 @@ def _config(timeout_s: float | None) -> Config:
     return Config(**options)
 
 
+# One session per container: each new session loads botocore's endpoint and service data again,
+# about 100 ms of cold start per client. Sessions are not thread-safe while creating clients, and
+# the health check creates its two clients from two threads, hence the lock.
+_creating = threading.Lock()
+
+
+@cache
+def _session() -> boto3.session.Session:
+    return boto3.session.Session()
+
+
 @cache
 def client(service: str, *, timeout_s: float | None = None) -> Any:
     """A cached client; `timeout_s` gives a short-timeout, no-retry client for checks that must answer fast."""
-    return boto3.session.Session().client(service, config=_config(timeout_s))
+    with _creating:
+        return _session().client(service, config=_config(timeout_s))
 
 
 @cache
 def table(name: str) -> Any:
-    return boto3.session.Session().resource("dynamodb", config=_config(None)).Table(name)
+    with _creating:
+        return _session().resource("dynamodb", config=_config(None)).Table(name)
