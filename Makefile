@@ -26,6 +26,7 @@ help:
 	@echo "make drill   publish every alarm of the template through AlarmTopic to the local chat"
 	@echo "make redrive QUEUE=IngestDLQ|ClipDLQ [STACK=name]   move a DLQ's messages back"
 	@echo "make bench   measure clip/validation cost, cold starts, throughput against the naive way"
+	@echo "make soak    200 uploads and 200 clips through the local stack, then reconcile every id"
 	@echo "make lint    ruff, mypy, sam validate --lint, cfn-lint, checkov"
 	@echo "make build   sam build (no Docker needed)"
 	@echo "make deploy  sam build && sam deploy (samconfig.toml, CONFIG_ENV=dev|prod)"
@@ -83,6 +84,9 @@ drill: setup
 redrive: setup
 	@test -n "$(QUEUE)" || { echo "usage: make redrive QUEUE=IngestDLQ|ClipDLQ [STACK=<deployed stack>]"; exit 2; }
 	$(BIN)/python -m devstack.redrive $(QUEUE) $(if $(STACK),--stack-name $(STACK))
+
+soak: setup
+	$(BIN)/python -m tests.load --uploads 200 --clips 200
 
 $(VENV)/.bench-installed: $(VENV)/.installed bench/requirements.txt
 	$(BIN)/pip install --quiet -r bench/requirements.txt
