@@ -15,6 +15,7 @@ from practika import aws
 from practika.alarms import delivery, webhooks
 from practika.alarms.settings import router_settings
 from practika.observability import logger
+from tests.integration.conftest import create_table_from_template
 
 TOKEN = "XXSECRETTOKEN42"
 
@@ -82,21 +83,8 @@ def router(chat, monkeypatch):
 
         app._post_once.cache_clear()
         ddb = boto3.client("dynamodb")
-        ddb.create_table(
-            TableName="app-table",
-            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
-            AttributeDefinitions=[
-                {"AttributeName": "pk", "AttributeType": "S"},
-                {"AttributeName": "sk", "AttributeType": "S"},
-            ],
-            BillingMode="PAY_PER_REQUEST",
-        )
-        ddb.create_table(
-            TableName="idempotency-table",
-            KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
-            AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
-            BillingMode="PAY_PER_REQUEST",
-        )
+        create_table_from_template(ddb, "AppTable", "app-table")
+        create_table_from_template(ddb, "IdempotencyTable", "idempotency-table")
         urls = {"ops-slack": f"{chat.url}/slack/{TOKEN}", "ops-gchat": f"{chat.url}/gchat?key=k&token={TOKEN}"}
         boto3.client("secretsmanager").create_secret(Name="practika/chat-webhooks", SecretString=json.dumps(urls))
         yield app

@@ -6,7 +6,6 @@ reads), and every check on frames is made on decoded pictures of the generated s
 """
 
 import json
-import socket
 import threading
 import uuid
 from collections.abc import Iterator
@@ -17,12 +16,9 @@ from typing import Any
 import boto3
 import pytest
 import requests
-from moto.server import ThreadedMotoServer
 
-from devstack.template import load_template
-from practika import aws, clip_store, clips
+from practika import clip_store, clips
 from practika.models import MediaFacts, Video, VideoStatus, clip_object_key, upload_object_key, video_key
-from practika.settings import storage_settings
 from tests.clipfactory import (
     ClipSource,
     decoded_frame_indices,
@@ -30,6 +26,7 @@ from tests.clipfactory import (
     make_source,
     stream_facts,
 )
+from tests.integration.conftest import clear_cached_configuration, create_table_from_template, reset_moto
 
 REGION = "us-east-1"
 TABLE, UPLOADS, CLIPS = "practika-test-app", "practika-test-uploads", "practika-test-clips"
@@ -37,26 +34,11 @@ OWNER, STRANGER = "user-alice", "user-mallory"
 FRAME_S = 1 / 25
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-def _clear_caches() -> None:
-    aws.client.cache_clear()
-    aws.table.cache_clear()
-    storage_settings.cache_clear()
-    clips.clip_settings.cache_clear()
-
-
 @pytest.fixture(scope="module")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
+def stack(tmp_path_factory: pytest.TempPathFactory, moto_server: tuple[str, Any]) -> Iterator[dict[str, Any]]:
     """A moto server with the app table (key schema from template.yaml), both buckets and the clip queue."""
-    port = _free_port()
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
-    endpoint = f"http://127.0.0.1:{port}"
+    endpoint, _ = moto_server
+    reset_moto(endpoint)
     with pytest.MonkeyPatch.context() as env:
         env.setenv("AWS_ENDPOINT_URL", endpoint)
         env.setenv("MEDIA_ALLOW_HTTP", "1")
@@ -68,24 +50,17 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
         env.setenv("MAX_CLIPS_PER_DAY", "1000")
         session = boto3.session.Session(region_name=REGION)
         table = session.resource("dynamodb", endpoint_url=endpoint).Table(TABLE)
-        app_table = load_template()["Resources"]["AppTable"]["Properties"]
-        table.meta.client.create_table(
-            TableName=TABLE,
-            KeySchema=app_table["KeySchema"],
-            AttributeDefinitions=app_table["AttributeDefinitions"],
-            BillingMode="PAY_PER_REQUEST",
-        )
+        create_table_from_template(table.meta.client, "AppTable", TABLE)
         s3 = session.client("s3", endpoint_url=endpoint)
         s3.create_bucket(Bucket=UPLOADS)
         s3.create_bucket(Bucket=CLIPS)
         sqs = session.client("sqs", endpoint_url=endpoint)
         queue_url = sqs.create_queue(QueueName="clip-queue")["QueueUrl"]
         env.setenv("CLIP_QUEUE_URL", queue_url)
-        _clear_caches()
+        clear_cached_configuration()
         directory = tmp_path_factory.mktemp("clip-sources")
         yield {"table": table, "s3": s3, "sqs": sqs, "queue_url": queue_url, "dir": directory}
-        _clear_caches()
-    server.stop()
+        clear_cached_configuration()
 
 
 @pytest.fixture(scope="module")

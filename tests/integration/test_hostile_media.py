@@ -17,8 +17,7 @@ import pytest
 
 from practika.media import tools
 from tests import mediafactory
-from tests.integration.test_validate import (  # noqa: F401 - fixtures shared with the corpus tests
-    moto_server,
+from tests.integration.test_validate import (  # noqa: F401 - the corpus tests' stack fixture and helpers
     put_object,
     request_upload,
     run_validate,

@@ -14,21 +14,13 @@ from typing import Any
 import pytest
 from moto import mock_aws
 
-from practika import aws, uploads, validation
-from practika.settings import storage_settings
+from practika import aws, uploads
 from tests.conftest import FakeLambdaContext, load_event
+from tests.integration.conftest import clear_cached_configuration, create_table_from_template
 
 BUCKET = "practika-test-uploads"
 TABLE = "practika-test-app"
 MIB = 1024 * 1024
-
-
-def _clear_caches() -> None:
-    aws.client.cache_clear()
-    aws.table.cache_clear()
-    storage_settings.cache_clear()
-    uploads.upload_settings.cache_clear()
-    validation.validation_settings.cache_clear()
 
 
 @pytest.fixture
@@ -45,20 +37,12 @@ def stack(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
         "MAX_UPLOAD_BYTES_PER_DAY": str(1024 * MIB),
     }.items():
         monkeypatch.setenv(name, value)
-    _clear_caches()
+    clear_cached_configuration()
     with mock_aws():
         aws.client("s3").create_bucket(Bucket=BUCKET)
-        aws.client("dynamodb").create_table(
-            TableName=TABLE,
-            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
-            AttributeDefinitions=[
-                {"AttributeName": "pk", "AttributeType": "S"},
-                {"AttributeName": "sk", "AttributeType": "S"},
-            ],
-            BillingMode="PAY_PER_REQUEST",
-        )
+        create_table_from_template(aws.client("dynamodb"), "AppTable", TABLE)
         yield
-    _clear_caches()
+    clear_cached_configuration()
 
 
 def call(name: str, *, body: Any = None, video_id: str | None = None, sub: str = "user-alice") -> tuple[int, Any]:

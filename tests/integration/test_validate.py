@@ -9,92 +9,26 @@ import http.server
 import json
 import threading
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pytest
 import requests
-from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
-from werkzeug.serving import make_server
 
 from practika import aws, uploads, validation
-from practika.settings import storage_settings
 from tests import mediafactory
 from tests.conftest import FakeLambdaContext, load_event
+from tests.integration.conftest import (
+    Canary,
+    RecordingApp,
+    clear_cached_configuration,
+    create_table_from_template,
+    reset_moto,
+)
 
 BUCKET = "practika-test-uploads"
 TABLE = "practika-test-app"
 OWNER = "user-alice"
-
-
-@dataclass
-class Served:
-    method: str
-    path: str
-    range: str | None
-    bytes_sent: int = 0
-
-
-@dataclass
-class RecordingApp:
-    """WSGI middleware: what moto answered, request by request."""
-
-    app: Any
-    served: list[Served] = field(default_factory=list)
-
-    def __call__(self, environ: dict[str, Any], start_response: Any) -> Iterator[bytes]:
-        entry = Served(environ["REQUEST_METHOD"], environ.get("PATH_INFO", ""), environ.get("HTTP_RANGE"))
-        self.served.append(entry)
-        for chunk in self.app(environ, start_response):
-            # Small slices: the server stops iterating when the client hangs up, so the count is
-            # what went out on the wire (plus socket buffers), not what moto prepared.
-            for start in range(0, len(chunk), 16384):
-                piece = chunk[start : start + 16384]
-                entry.bytes_sent += len(piece)
-                yield piece
-
-    def object_reads(self, key: str) -> list[Served]:
-        return [s for s in self.served if s.method == "GET" and s.path.endswith(key)]
-
-
-@dataclass
-class Canary:
-    """An HTTP server hostile files point at; any request it gets is a failure of the locks."""
-
-    url: str
-    hits: list[str]
-
-
-@pytest.fixture(scope="module")
-def moto_server() -> Iterator[tuple[str, RecordingApp]]:
-    app = RecordingApp(DomainDispatcherApplication(create_backend_app))
-    server = make_server("127.0.0.1", 0, app, threaded=True, request_handler=MotoRequestHandler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_port}", app
-    server.shutdown()
-    thread.join()
-
-
-@pytest.fixture(scope="module")
-def canary() -> Iterator[Canary]:
-    hits: list[str] = []
-
-    class Handler(http.server.BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            hits.append(self.path)
-            self.send_response(200)
-            self.end_headers()
-
-        def log_message(self, *args: Any) -> None:
-            pass
-
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield Canary(url=f"http://127.0.0.1:{server.server_port}", hits=hits)
-    server.shutdown()
 
 
 @pytest.fixture(scope="module")
@@ -102,19 +36,11 @@ def corpus(tmp_path_factory: pytest.TempPathFactory, canary: Canary) -> dict[str
     return mediafactory.build_corpus(tmp_path_factory.mktemp("corpus"), canary.url)
 
 
-def _clear_caches() -> None:
-    aws.client.cache_clear()
-    aws.table.cache_clear()
-    storage_settings.cache_clear()
-    uploads.upload_settings.cache_clear()
-    validation.validation_settings.cache_clear()
-
-
 @pytest.fixture
 def stack(moto_server: tuple[str, RecordingApp], monkeypatch: pytest.MonkeyPatch) -> Iterator[RecordingApp]:
     """Fresh uploads bucket and app table on the moto server, the functions' environment pointing at them."""
     endpoint, recorder = moto_server
-    requests.post(f"{endpoint}/moto-api/reset", timeout=5)
+    reset_moto(endpoint)
     for name, value in {
         "AWS_ENDPOINT_URL": endpoint,
         "TABLE_NAME": TABLE,
@@ -124,25 +50,12 @@ def stack(moto_server: tuple[str, RecordingApp], monkeypatch: pytest.MonkeyPatch
         **mediafactory.TEST_LIMITS,
     }.items():
         monkeypatch.setenv(name, value)
-    _clear_caches()
+    clear_cached_configuration()
     aws.client("s3").create_bucket(Bucket=BUCKET)
-    create_app_table()
+    create_table_from_template(aws.client("dynamodb"), "AppTable", TABLE)
     recorder.served.clear()
     yield recorder
-    _clear_caches()
-
-
-def create_app_table() -> None:
-    dynamodb = aws.client("dynamodb")
-    dynamodb.create_table(
-        TableName=TABLE,
-        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
-        AttributeDefinitions=[
-            {"AttributeName": "pk", "AttributeType": "S"},
-            {"AttributeName": "sk", "AttributeType": "S"},
-        ],
-        BillingMode="PAY_PER_REQUEST",
-    )
+    clear_cached_configuration()
 
 
 def request_upload(case: mediafactory.MediaCase, owner: str = OWNER) -> str:

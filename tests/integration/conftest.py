@@ -1,0 +1,111 @@
+"""What the integration suites share: moto's server over real HTTP (ffmpeg and ffprobe read S3
+through it, and it records what it served), a canary that hostile files point at, tables made
+from template.yaml's own definitions, and one way to forget cached configuration."""
+
+import http.server
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+import requests
+from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
+from werkzeug.serving import make_server
+
+from devstack.template import load_template
+from practika import aws, clips, security_log, uploads, validation
+from practika.alarms.settings import router_settings
+from practika.settings import storage_settings
+
+TEMPLATE_RESOURCES = load_template()["Resources"]
+
+
+def clear_cached_configuration() -> None:
+    """Settings and clients are cached per container; tests change the environment between cases."""
+    for cached in (aws.client, aws.table, storage_settings, uploads.upload_settings, validation.validation_settings,
+                   clips.clip_settings, router_settings, security_log.security_log_settings):
+        cached.cache_clear()
+
+
+def create_table_from_template(dynamodb: Any, logical_id: str, name: str) -> None:
+    """A table with the key schema template.yaml deploys, so tests cannot drift from it."""
+    props = TEMPLATE_RESOURCES[logical_id]["Properties"]
+    dynamodb.create_table(TableName=name, KeySchema=props["KeySchema"],
+                          AttributeDefinitions=props["AttributeDefinitions"], BillingMode="PAY_PER_REQUEST")
+
+
+def reset_moto(endpoint: str) -> None:
+    """moto's backends are process-wide: a server started by another module still holds its state."""
+    requests.post(f"{endpoint}/moto-api/reset", timeout=5)
+
+
+@dataclass
+class Served:
+    method: str
+    path: str
+    range: str | None
+    bytes_sent: int = 0
+
+
+@dataclass
+class RecordingApp:
+    """WSGI middleware: what moto answered, request by request."""
+
+    app: Any
+    served: list[Served] = field(default_factory=list)
+
+    def __call__(self, environ: dict[str, Any], start_response: Any) -> Iterator[bytes]:
+        entry = Served(environ["REQUEST_METHOD"], environ.get("PATH_INFO", ""), environ.get("HTTP_RANGE"))
+        self.served.append(entry)
+        for chunk in self.app(environ, start_response):
+            # Small slices: the server stops iterating when the client hangs up, so the count is
+            # what went out on the wire (plus socket buffers), not what moto prepared.
+            for start in range(0, len(chunk), 16384):
+                piece = chunk[start : start + 16384]
+                entry.bytes_sent += len(piece)
+                yield piece
+
+    def object_reads(self, key: str) -> list[Served]:
+        return [s for s in self.served if s.method == "GET" and s.path.endswith(key)]
+
+
+@dataclass
+class Canary:
+    """An HTTP server hostile files point at; any request it gets is a failure of the locks."""
+
+    url: str
+    hits: list[str]
+
+
+@pytest.fixture(scope="module")
+def moto_server() -> Iterator[tuple[str, RecordingApp]]:
+    app = RecordingApp(DomainDispatcherApplication(create_backend_app))
+    server = make_server("127.0.0.1", 0, app, threaded=True, request_handler=MotoRequestHandler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_port}", app
+    server.shutdown()
+    thread.join()
+
+
+@pytest.fixture(scope="module")
+def canary() -> Iterator[Canary]:
+    hits: list[str] = []
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            hits.append(self.path)
+            self.send_response(200)
+            self.end_headers()
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield Canary(url=f"http://127.0.0.1:{server.server_port}", hits=hits)
+    server.shutdown()
+
+
