@@ -30,14 +30,29 @@ def test_the_seek_and_both_locks_come_before_the_input(mode):
 
 
 @pytest.mark.parametrize("mode", ["fast", "accurate"])
-def test_the_output_is_a_faststart_mp4_of_the_requested_length_without_user_metadata(mode):
+def test_the_output_is_a_faststart_mp4_without_user_metadata(mode):
     args = command(mode)
     after_input = args[args.index("-i") + 2 :]
 
     assert after_input[after_input.index("-movflags") + 1] == "+faststart"
-    assert after_input[after_input.index("-t") + 1] == "2.000000"
     assert after_input[after_input.index("-map_metadata") + 1] == "-1"
     assert after_input[after_input.index("-f") + 1] == "mp4"
+
+
+def test_accurate_lasts_exactly_the_requested_length():
+    args = command("accurate")
+    after_input = args[args.index("-i") + 2 :]
+
+    assert after_input[after_input.index("-t") + 1] == "2.000000"
+
+
+def test_fast_keeps_source_timestamps_and_ends_at_the_requested_end():
+    # The key frame it starts on is then readable from the output; remux_to_zero finishes the clip.
+    args = command("fast")
+    before_input, after_input = args[: args.index("-i")], args[args.index("-i") + 2 :]
+
+    assert "-copyts" in before_input
+    assert after_input[after_input.index("-to") + 1] == "4.500000"
 
 
 def test_fast_copies_the_streams():

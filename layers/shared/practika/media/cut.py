@@ -5,9 +5,12 @@ The source is read over a presigned GET with `-ss` before `-i`: ffmpeg seeks in 
 grows with the clip, not with the source. The input carries the same demuxer and protocol
 locks as validation.
 
-- `fast`: stream copy. It can only start on a key frame, so we first ask ffprobe which key
-  frame is at or before the requested start and seek exactly there; the clip then really
-  starts on that frame (no hidden pre-roll behind an edit list) and says so.
+- `fast`: stream copy, in one read of the source. A copy can only start on a key frame: ffmpeg
+  seeks to the key frame at or before the requested start and, with `-copyts`, writes the
+  packets from there with their source timestamps, so ffprobe of that file says which key frame
+  it is. A local remux (a file of the clip's size, no S3 read) then moves the clip to zero, so it
+  really starts on that frame (no hidden pre-roll behind an edit list, no empty lead-in) and
+  says so. Asking ffprobe for the key frame first read the source's index a second time.
 - `accurate`: re-encode (H.264/AAC). ffmpeg decodes from the preceding key frame and drops
   every frame before the requested start, so the first and last frames are the asked-for ones.
   Timestamps keep the source's time base and are passed through, so no frame is dropped or
@@ -90,40 +93,13 @@ def _input_options(url: str) -> dict[str, str]:
     return options
 
 
-def keyframe_at_or_before(url: str, start_s: float, timeout_s: float) -> tuple[float, int | None]:
-    """Time of the video key frame at or before `start_s`, and the bytes ffprobe read to find it.
-
-    `-read_intervals START%+#1` seeks backwards to the key frame before START (from the index,
-    reading only a few ranges) and shows one packet: that key frame.
-    """
-    args = [
-        tools.binary("ffprobe"),
-        "-hide_banner",
-        "-loglevel",
-        "verbose",
-        *_flags(_input_options(url)),
-        "-read_intervals",
-        f"{start_s:.6f}%+#1",
-        "-select_streams",
-        "v:0",
-        "-show_entries",
-        "packet=pts_time,flags",
-        "-of",
-        "json",
-        url,
-    ]
-    result = _run(args, timeout_s)
-    packets = json.loads(result.stdout or b"{}").get("packets", [])
-    keyframes = [float(p["pts_time"]) for p in packets if "K" in p.get("flags", "") and "pts_time" in p]
-    if not keyframes:
-        raise CutError("no_keyframe", "no key frame found before the start", transient=False)
-    return min(keyframes[0], start_s), _bytes_read(result.stderr)
-
-
 def build_command(url: str, output: Path, *, seek_s: float, end_s: float, mode: str) -> list[str]:
-    """The ffmpeg command line for one cut (input seeking, locked input, +faststart MP4 output)."""
+    """The ffmpeg command line for one cut (input seeking, locked input, +faststart MP4 output).
+
+    A `fast` cut keeps the source's timestamps (`-copyts`, ending at `end_s`): `remux_to_zero`
+    finishes it.
+    """
     common: dict[str, Any] = {
-        "t": f"{end_s - seek_s:.6f}",
         "movflags": "+faststart",
         "map_metadata": -1,  # the user's GPS tags and device names stay in their source
         "map_chapters": -1,
@@ -131,8 +107,10 @@ def build_command(url: str, output: Path, *, seek_s: float, end_s: float, mode: 
         "dn": None,
         "f": "mp4",
     }
+    input_options: dict[str, str | None] = dict(_input_options(url))
     if mode == "fast":
-        codec: dict[str, Any] = {"c": "copy"}
+        codec: dict[str, Any] = {"c": "copy", "to": f"{end_s:.6f}"}
+        input_options["copyts"] = None
     else:
         codec = {
             "c:v": "libx264",
@@ -143,13 +121,32 @@ def build_command(url: str, output: Path, *, seek_s: float, end_s: float, mode: 
             "fps_mode": "passthrough",
             "c:a": "aac",
             "b:a": AUDIO_BITRATE,
+            "t": f"{end_s - seek_s:.6f}",
         }
-    source = ffmpeg.input(url, ss=f"{seek_s:.6f}", **_input_options(url))
+    source = ffmpeg.input(url, ss=f"{seek_s:.6f}", **input_options)
     stream = source.output(str(output), **codec, **common)
     args: list[str] = stream.global_args("-nostdin", "-hide_banner", "-loglevel", "verbose").compile(
         cmd=tools.binary("ffmpeg"), overwrite_output=True
     )
     return args
+
+
+def remux_to_zero(source: Path, output: Path, timeout_s: float) -> None:
+    """Move a `-copyts` cut to start at zero (a local stream copy; only the file protocol is allowed)."""
+    args = [
+        tools.binary("ffmpeg"), "-nostdin", "-hide_banner", "-loglevel", "error",
+        "-protocol_whitelist", "file", "-i", str(source),
+        "-map", "0", "-c", "copy", "-avoid_negative_ts", "make_zero", "-movflags", "+faststart", "-f", "mp4",
+        "-y", str(output),
+    ]
+    _run(args, timeout_s)
+
+
+def _video_start(facts: dict[str, Any]) -> float:
+    video = next((s for s in facts.get("streams", []) if s.get("codec_type") == "video"), None)
+    if video is None or video.get("start_time") is None:
+        raise CutError("empty_clip", "the cut produced no video", transient=False)
+    return float(video["start_time"])
 
 
 def probe_output(path: Path, timeout_s: float) -> dict[str, Any]:
@@ -181,19 +178,24 @@ def cut_clip(url: str, *, start_s: float, end_s: float, mode: str, timeout_s: fl
     deadline = time.monotonic() + timeout_s
     workdir = Path(tempfile.mkdtemp(prefix="clip-"))
     try:
-        probe_bytes: int | None = 0
-        seek_s = start_s
-        if mode == "fast":
-            seek_s, probe_bytes = keyframe_at_or_before(url, start_s, _left(deadline))
         output = workdir / "clip.mp4"
-        run = _run(build_command(url, output, seek_s=seek_s, end_s=end_s, mode=mode), _left(deadline))
-        cut_bytes = _bytes_read(run.stderr)
-        facts = probe_output(output, _left(deadline))
-        result = _measure(facts, output, seek_s, _sum(probe_bytes, cut_bytes))
+        if mode == "fast":
+            copied = workdir / "copied.mp4"
+            run = _run(build_command(url, copied, seek_s=start_s, end_s=end_s, mode=mode), _left(deadline))
+            keyframe_s = _video_start(probe_output(copied, _left(deadline)))  # in source time
+            remux_to_zero(copied, output, _left(deadline))
+            facts = probe_output(output, _left(deadline))
+            # The remux shifts every stream by the same amount (audio pre-roll may start first).
+            offset_s = keyframe_s - _video_start(facts)
+        else:
+            run = _run(build_command(url, output, seek_s=start_s, end_s=end_s, mode=mode), _left(deadline))
+            facts = probe_output(output, _left(deadline))
+            offset_s = start_s
+        result = _measure(facts, output, offset_s, _bytes_read(run.stderr))
         logger.info(
             "clip cut",
             mode=mode,
-            seek_s=seek_s,
+            start_s=result.start_s,
             duration_s=result.duration_s,
             size_bytes=result.size_bytes,
             source_bytes_read=result.source_bytes_read,
@@ -203,7 +205,8 @@ def cut_clip(url: str, *, start_s: float, end_s: float, mode: str, timeout_s: fl
         shutil.rmtree(workdir, ignore_errors=True)
 
 
-def _measure(facts: dict[str, Any], output: Path, seek_s: float, bytes_read: int | None) -> CutResult:
+def _measure(facts: dict[str, Any], output: Path, offset_s: float, bytes_read: int | None) -> CutResult:
+    """What was written, in source time: `offset_s` is the source time of the clip's zero."""
     streams = facts.get("streams", [])
     video = next((s for s in streams if s.get("codec_type") == "video"), None)
     audio = next((s for s in streams if s.get("codec_type") == "audio"), None)
@@ -211,7 +214,7 @@ def _measure(facts: dict[str, Any], output: Path, seek_s: float, bytes_read: int
         raise CutError("empty_clip", "the cut produced no video", transient=False)
     video_start = float(video.get("start_time") or 0)
     video_duration = float(video["duration"])
-    start = seek_s + video_start
+    start = offset_s + video_start
     return CutResult(
         path=output,
         start_s=round(start, 3),
@@ -254,5 +257,4 @@ def _bytes_read(stderr: str) -> int | None:
     return int(found[-1]) if found else None
 
 
-def _sum(*values: int | None) -> int | None:
-    return None if any(v is None for v in values) else sum(v or 0 for v in values)
+
