@@ -19,11 +19,12 @@ processor = BatchProcessor(event_type=EventType.SQS)
 def record_handler(record: SQSRecord, lambda_context: LambdaContext) -> None:
     logger.set_correlation_id(record.message_id)
     refs = validation.s3_objects(record.body)
+    attempt = int(record.attributes.approximate_receive_count)
     if not refs:
         logger.info("message without created objects skipped")
     for ref in refs:
         try:
-            outcome = validation.validate_object(ref, lambda_context.get_remaining_time_in_millis())
+            outcome = validation.validate_object(ref, lambda_context.get_remaining_time_in_millis(), attempt)
             logger.info("object handled", key=ref.key, outcome=outcome)
         finally:
             logger.remove_keys(["video_id"])

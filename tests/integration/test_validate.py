@@ -7,6 +7,7 @@ many bytes), which is how they prove the probe never downloads a whole file.
 
 import http.server
 import json
+import os
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,6 +15,7 @@ from typing import Any
 
 import pytest
 import requests
+from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingError
 
 from practika import aws, uploads, validation
 from tests import mediafactory
@@ -387,3 +389,54 @@ def test_a_file_that_makes_ffprobe_hang_is_killed_and_rejected(
     # Then ffprobe was killed at the deadline and the video rejected, not retried forever
     assert stalled
     assert video_item(video_id)["rejection"]["code"] == "probe_timeout"
+
+
+@pytest.fixture
+def crashing_ffprobe(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """An ffprobe that dies of SIGSEGV, as a decoder crash or the out-of-memory killer would end it."""
+    shim = tmp_path / "bin" / "ffprobe"
+    shim.parent.mkdir()
+    shim.write_text("#!/bin/sh\nkill -SEGV $$\n")
+    shim.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{shim.parent}:{os.environ['PATH']}")
+
+
+def delivered(event: dict[str, Any], attempt: int) -> dict[str, Any]:
+    for record in event["Records"]:
+        record["attributes"]["ApproximateReceiveCount"] = str(attempt)
+    return event
+
+
+def test_a_crashed_ffprobe_is_no_verdict_the_message_is_retried_and_the_upload_kept(
+    stack: RecordingApp, corpus: dict[str, mediafactory.MediaCase], crashing_ffprobe: None
+) -> None:
+    # Given a good upload whose probe crashes on the first delivery
+    case = corpus["h264_aac_mp4"]
+    video_id = request_upload(case)
+    put_object(f"uploads/{video_id}", case.path)
+
+    # When the worker handles that delivery, then the record fails (a batch of one fails whole, so
+    # SQS delivers it again) and nothing was decided or moved
+    with pytest.raises(BatchProcessingError):
+        run_validate(delivered(s3_event(f"uploads/{video_id}"), attempt=1))
+    assert video_item(video_id)["status"] == "validating"
+    assert keys_in_bucket() == [f"uploads/{video_id}"]
+
+
+def test_a_file_that_crashes_ffprobe_on_every_delivery_is_finally_rejected_as_corrupt(
+    stack: RecordingApp, corpus: dict[str, mediafactory.MediaCase], crashing_ffprobe: None,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # Given an upload that has crashed ffprobe on the earlier deliveries
+    case = corpus["h264_aac_mp4"]
+    video_id = request_upload(case)
+    put_object(f"uploads/{video_id}", case.path)
+
+    # When its last allowed delivery crashes ffprobe again
+    answer = run_validate(delivered(s3_event(f"uploads/{video_id}"), attempt=validation.CRASH_ATTEMPTS))
+
+    # Then it is rejected as corrupt, moved out of uploads/, and logged as a security event
+    assert answer["batchItemFailures"] == []
+    assert video_item(video_id)["rejection"]["code"] == "corrupt"
+    assert f"uploads/{video_id}" not in keys_in_bucket()
+    assert "tool_crash" in {getattr(r, "security_event", None) for r in caplog.records}

@@ -47,6 +47,8 @@ class SecurityEvent(StrEnum):
     UNKNOWN_UPLOAD = "unknown_upload"
     SIZE_MISMATCH = "size_mismatch"
     OBJECT_REPLACED = "object_replaced"
+    # A file that made ffprobe crash on every try: a decoder bug or an attack on one.
+    TOOL_CRASH = "tool_crash"
 
 
 def log_security_event(kind: SecurityEvent, message: str, **facts: object) -> None:

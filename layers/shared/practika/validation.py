@@ -21,6 +21,7 @@ from practika import uploads, video_store
 from practika.media import tools
 from practika.media.probe import (
     PRETENDERS,
+    ProbeCrashed,
     ProbeFailed,
     ProbeReport,
     Sniffed,
@@ -70,6 +71,11 @@ def validation_settings() -> ValidationSettings:
 
 class NotEnoughTime(Exception):
     """Too little Lambda time is left to probe fairly; the message is retried."""
+
+
+# A crashed ffprobe says nothing about the file: the message is retried, and only a file that
+# crashes it on this many deliveries (fewer than IngestQueue's maxReceiveCount) is rejected.
+CRASH_ATTEMPTS = 3
 
 
 @dataclass(frozen=True)
@@ -259,8 +265,11 @@ class _Deadline:
 
 
 @tracer.capture_method
-def inspect(bucket: str, key: str, size_bytes: int, budget_s: float) -> Verdict:
-    """Sniff, probe and sample-decode the object; every ffprobe run shares one deadline."""
+def inspect(bucket: str, key: str, size_bytes: int, budget_s: float, attempt: int = 1) -> Verdict:
+    """Sniff, probe and sample-decode the object; every ffprobe run shares one deadline.
+
+    `attempt` is the message's delivery count: a crash of ffprobe is retried until CRASH_ATTEMPTS.
+    """
     limits = validation_settings()
     deadline = _Deadline(budget_s)
     sniffed = sniff(uploads.read_first_bytes(bucket, key))
@@ -279,6 +288,10 @@ def inspect(bucket: str, key: str, size_bytes: int, budget_s: float) -> Verdict:
             return reject("corrupt", "the file is damaged or incomplete", detail=f"no frame decodes at {tail_at}s")
     except ProbeFailed as failed:
         return judge_unreadable(sniffed, failed.detail)
+    except ProbeCrashed as crashed:
+        if attempt < CRASH_ATTEMPTS:
+            raise
+        return reject("corrupt", "the file could not be read", SecurityEvent.TOOL_CRASH, detail=str(crashed))
     except tools.ToolTimeout as timeout:
         return reject("probe_timeout", "the file could not be read in time", detail=str(timeout))
     return verdict
@@ -321,7 +334,7 @@ def _settle_stale(ref: S3ObjectRef, stored: video_store.StoredVideo) -> str:
 
 
 @tracer.capture_method
-def validate_object(ref: S3ObjectRef, remaining_ms: int) -> str:
+def validate_object(ref: S3ObjectRef, remaining_ms: int, attempt: int = 1) -> str:
     """Decide one created object; returns what happened ("ready", a rejection code, "stale", "gone"...)."""
     settings = validation_settings()
     if ref.bucket != settings.uploads_bucket or not ref.key.startswith(uploads.UPLOADS_PREFIX):
@@ -346,7 +359,7 @@ def validate_object(ref: S3ObjectRef, remaining_ms: int) -> str:
         metrics.add_metric(name=MetricName.VIDEO_UPLOADS, unit="Count", value=1)
         metrics.add_metric(name=MetricName.UPLOAD_BYTES, unit="Bytes", value=found.size_bytes)
     verdict = check_size(found.size_bytes, stored.video.size_bytes, settings.max_upload_bytes) or inspect(
-        ref.bucket, ref.key, found.size_bytes, budget_s
+        ref.bucket, ref.key, found.size_bytes, budget_s, attempt
     )
     if verdict.media is not None:
         if video_store.mark_ready(video_id, verdict.media, found.etag):

@@ -189,6 +189,10 @@ class StorageUnreachable(Exception):
     """ffprobe could not read the object (network, expired URL): a retry may succeed."""
 
 
+class ProbeCrashed(Exception):
+    """ffprobe died of a signal (a crash, the out-of-memory killer): no verdict on the file yet."""
+
+
 def _input_args(url: str) -> list[str]:
     options = tools.locked_input_options()
     if url.startswith("https:"):
@@ -214,6 +218,8 @@ def _run(args: list[str], timeout_s: float) -> tools.ToolResult:
     try:
         return tools.run(args, timeout_s)
     except tools.ToolFailed as failed:
+        if failed.returncode < 0:
+            raise ProbeCrashed(f"ffprobe killed by signal {-failed.returncode}") from failed
         if _TRANSPORT_ERRORS.search(failed.stderr):
             raise StorageUnreachable(_last_error_line(failed.stderr)) from failed
         raise ProbeFailed(_last_error_line(failed.stderr)) from failed
