@@ -48,6 +48,10 @@ def request_clip(video_id: str, request: ClipRequest) -> Response[ClipView]:
         clip_store.touch(clip.clip_id)
         clip_store.enqueue(settings.clip_queue_url, clip.clip_id)
         logger.warning("stale queued clip queued again")
+    elif clips.can_retry(clip) and (requeued := clip_store.requeue_failed(clip.clip_id, clips.RETRYABLE_FAILURES)):
+        clip = requeued
+        clip_store.enqueue(settings.clip_queue_url, clip.clip_id)
+        logger.info("failed clip queued again", error_code=existing.error.code if existing and existing.error else None)
     return Response(status_code=202 if created else 200, content_type="application/json", body=_view(clip))
 
 

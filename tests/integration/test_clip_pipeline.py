@@ -18,7 +18,15 @@ import pytest
 import requests
 
 from practika import clip_store, clips
-from practika.models import MediaFacts, Video, VideoStatus, clip_object_key, upload_object_key, video_key
+from practika.models import (
+    ClipError,
+    MediaFacts,
+    Video,
+    VideoStatus,
+    clip_object_key,
+    upload_object_key,
+    video_key,
+)
 from tests.clipfactory import (
     ClipSource,
     decoded_frame_indices,
@@ -369,3 +377,47 @@ def test_a_corrupt_source_fails_the_clip_with_a_code(stack, source, event, lambd
 
     assert outcome["failed"] == set()
     assert clip["status"] == "failed" and clip["error"]["code"] == "cut_failed"
+
+
+def drain_queue(stack: dict[str, Any]) -> None:
+    """Take every job off the clip queue (PurgeQueue may run only once a minute)."""
+    sqs, url = stack["sqs"], stack["queue_url"]
+    while messages := sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", []):
+        for message in messages:
+            sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
+
+
+def test_a_clip_that_failed_for_a_passing_reason_is_cut_when_asked_for_again(stack, source, event, lambda_context):
+    # Given a clip that failed because S3 could not be written (a storage error, retries used up)
+    video_id = put_video(stack, source)
+    body = {"start_s": 0, "end_s": 1, "mode": "fast"}
+    _, created = post_clip(event, lambda_context, video_id, body)
+    drain_queue(stack)  # the first job is lost; the clip is then failed by hand
+    clip_store.mark_failed(created["clip_id"], ClipError(code="storage_error", message="S3UploadFailedError"))
+
+    # When the user asks for the same clip again
+    status, again = post_clip(event, lambda_context, video_id, body)
+    outcome = run_worker(stack, event, lambda_context)
+    _, clip = get_clip(event, lambda_context, created["clip_id"])
+
+    # Then it is queued again (same clip), cut, and ready
+    assert (status, again["clip_id"], again["status"], again["error"]) == (200, created["clip_id"], "queued", None)
+    assert outcome["received"] == 1
+    assert clip["status"] == "ready"
+
+
+def test_a_clip_that_failed_on_its_media_stays_failed_when_asked_for_again(stack, source, event, lambda_context):
+    # Given a clip whose cut failed on the media itself
+    video_id = put_video(stack, source)
+    body = {"start_s": 0, "end_s": 1, "mode": "fast"}
+    _, created = post_clip(event, lambda_context, video_id, body)
+    drain_queue(stack)  # the first job is lost; the clip is then failed by hand
+    clip_store.mark_failed(created["clip_id"], ClipError(code="cut_failed", message="ffmpeg could not cut"))
+
+    # When the user asks for it again
+    status, again = post_clip(event, lambda_context, video_id, body)
+
+    # Then the answer is the failed clip, and no job is queued
+    messages = stack["sqs"].receive_message(QueueUrl=stack["queue_url"]).get("Messages", [])
+    assert (status, again["status"], again["error"]["code"]) == (200, "failed", "cut_failed")
+    assert messages == []

@@ -133,6 +133,31 @@ def touch(clip_id: str) -> None:
 
 
 @tracer.capture_method
+def requeue_failed(clip_id: str, retryable_codes: frozenset[str]) -> Clip | None:
+    """Put a clip that failed for a passing reason back to queued; None when another request did first."""
+    try:
+        item = _table().update_item(
+            Key=clip_key(clip_id),
+            UpdateExpression="SET #status = :queued, updated_at = :now REMOVE #error, lease_until",
+            ConditionExpression="#status = :failed AND #error.code IN (" + ", ".join(
+                f":code{i}" for i in range(len(retryable_codes))) + ")",
+            ExpressionAttributeNames={"#status": "status", "#error": "error"},
+            ExpressionAttributeValues={
+                ":queued": ClipStatus.QUEUED.value,
+                ":failed": ClipStatus.FAILED.value,
+                ":now": _now_iso(),
+                **{f":code{i}": code for i, code in enumerate(sorted(retryable_codes))},
+            },
+            ReturnValues="ALL_NEW",
+        )["Attributes"]
+    except ClientError as error:
+        if error.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
+            raise
+        return None
+    return Clip.model_validate(item)
+
+
+@tracer.capture_method
 def enqueue(queue_url: str, clip_id: str) -> None:
     aws.client("sqs").send_message(QueueUrl=queue_url, MessageBody=json.dumps({"clip_id": clip_id}))
 

@@ -139,9 +139,19 @@ def new_clip(video: Video, request: ClipRange) -> Clip:
     )
 
 
+# Failures that say nothing about the request (S3 or the network were down, time ran out): the
+# same clip asked for again is cut again. Failures of the media itself stay final.
+RETRYABLE_FAILURES = frozenset({"timeout", "source_unreachable", "storage_error"})
+
+
 def needs_requeue(clip: Clip, now: datetime) -> bool:
     """A clip still queued long after its last change: its job may never have reached the queue."""
     return clip.status == ClipStatus.QUEUED and now - datetime.fromisoformat(clip.updated_at) > REQUEUE_AFTER
+
+
+def can_retry(clip: Clip) -> bool:
+    """A clip that failed for a passing reason, asked for again."""
+    return clip.status == ClipStatus.FAILED and clip.error is not None and clip.error.code in RETRYABLE_FAILURES
 
 
 def view(clip: Clip, download_url: str | None = None) -> ClipView:
