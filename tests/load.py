@@ -27,20 +27,10 @@ import boto3
 import requests
 
 from devstack.auth import make_token
-from tests.mediafactory import MediaCase, build_corpus
+from tests.mediafactory import STACK_PARAMS, MediaCase, build_corpus
 
 DONE_VIDEO = ("ready", "rejected")
 DONE_CLIP = ("ready", "failed")
-# The limits under which every corpus case gets its expected outcome (as tests/e2e/conftest.E2E_PARAMS).
-LOAD_PARAMS = {
-    "MultipartThresholdBytes": str(5 * 1024 * 1024),
-    "MultipartPartBytes": str(5 * 1024 * 1024),
-    "MaxUploadBytes": str(64 * 1024 * 1024),
-    "MaxDurationSeconds": "5",
-    "MaxWidth": "1280",
-    "MaxHeight": "720",
-    "MaxFps": "60",
-}
 # A port nothing listens on: the corpus' playlist and concat cases point there.
 CANARY_URL = "http://127.0.0.1:9/canary"
 UPLOADS_PER_USER = 5  # below MaxPendingUploads (10)
@@ -318,7 +308,7 @@ def main(argv: list[str] | None = None) -> int:
             raise SystemExit(f"no running stack in {args.stack}")
         description = found.description
     else:
-        own = start_stack(root / ".local" / "soak", params=LOAD_PARAMS,
+        own = start_stack(root / ".local" / "soak", params=STACK_PARAMS,
                           env={"LOCAL_VISIBILITY_TIMEOUT_S": "60", "LOCAL_CONCURRENCY": "2"})
         description = own.description
     try:

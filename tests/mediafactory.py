@@ -12,8 +12,12 @@ stack rejects only when MAX_DURATION_S is 5.
 
 from __future__ import annotations
 
+import http.server
 import shutil
 import subprocess
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -25,6 +29,49 @@ TEST_LIMITS = {
     "MAX_HEIGHT": "720",
     "MAX_FPS": "60",
 }
+# The same limits as template parameters, for local stacks (e2e, load, faults), with multipart
+# lowered to its 5 MiB minimum so small files cross it.
+STACK_PARAMS = {
+    "MultipartThresholdBytes": str(5 * 1024 * 1024),
+    "MultipartPartBytes": str(5 * 1024 * 1024),
+    "MaxUploadBytes": str(64 * 1024 * 1024),
+    "MaxDurationSeconds": TEST_LIMITS["MAX_DURATION_S"],
+    "MaxWidth": TEST_LIMITS["MAX_WIDTH"],
+    "MaxHeight": TEST_LIMITS["MAX_HEIGHT"],
+    "MaxFps": TEST_LIMITS["MAX_FPS"],
+}
+
+
+@dataclass
+class Canary:
+    """An HTTP server the playlist and concat cases point at; any request it gets means the locks failed."""
+
+    url: str
+    hits: list[str]
+
+
+@contextmanager
+def canary_server() -> Iterator[Canary]:
+    hits: list[str] = []
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            hits.append(self.path)
+            self.send_response(200)
+            self.end_headers()
+
+        do_HEAD = do_POST = do_GET
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield Canary(url=f"http://127.0.0.1:{server.server_port}", hits=hits)
+    finally:
+        server.shutdown()
 
 
 @dataclass(frozen=True)

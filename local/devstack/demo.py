@@ -19,7 +19,7 @@ import boto3
 import requests
 
 from devstack.auth import make_token
-from devstack.launcher import RunningStack, running_stack, start_stack
+from devstack.launcher import RunningStack, running_or_started
 from devstack.template import ROOT
 
 STATE_DIR = ROOT / ".local"
@@ -184,13 +184,7 @@ def run(stack: RunningStack) -> None:
 
 
 def main() -> None:
-    existing = running_stack(STATE_DIR)
-    if existing is not None:
-        try:
-            requests.get(f"{existing.api_url}/health", timeout=2)
-        except requests.RequestException:
-            existing = None
-    stack = existing or start_stack(STATE_DIR)
+    stack = running_or_started(STATE_DIR)
     print(f"local stack: API {stack.api_url}, AWS {stack.description['aws_endpoint_url']}")
     try:
         run(stack)
@@ -198,8 +192,7 @@ def main() -> None:
         print(f"\ndemo FAILED: {failure}", file=sys.stderr)
         sys.exit(1)
     finally:
-        if existing is None:
-            stack.stop()
+        stack.stop()
     print("\ndemo OK: every step worked")
 
 

@@ -18,9 +18,8 @@ from pathlib import Path
 from typing import Any
 
 import boto3
-import requests
 
-from devstack.launcher import RunningStack, running_stack, start_stack
+from devstack.launcher import RunningStack, running_or_started
 from devstack.template import ACCOUNT_ID, ROOT, Resolver, evaluate_conditions, load_template
 
 STATE_DIR = ROOT / ".local"
@@ -292,18 +291,11 @@ def run(stack: RunningStack, timeout_s: float) -> bool:
 
 
 def main() -> None:
-    existing = running_stack(STATE_DIR)
-    if existing is not None:
-        try:
-            requests.get(f"{existing.api_url}/health", timeout=2)
-        except requests.RequestException:
-            existing = None
-    stack = existing or start_stack(STATE_DIR)
+    stack = running_or_started(STATE_DIR)
     try:
         ok = run(stack, timeout_s=float(sys.argv[1]) if len(sys.argv) > 1 else 300)
     finally:
-        if existing is None:
-            stack.stop()
+        stack.stop()
     if not ok:
         print("drill FAILED: some alarms never reached chat", file=sys.stderr)
         sys.exit(1)

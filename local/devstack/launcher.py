@@ -7,6 +7,8 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.error
+import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -73,3 +75,17 @@ def running_stack(state_dir: Path) -> RunningStack | None:
     if not stack_file.exists():
         return None
     return RunningStack(None, json.loads(stack_file.read_text()))
+
+
+def running_or_started(state_dir: Path) -> RunningStack:
+    """The stack `make local` runs if it answers, else a new one (`stop()` ends only one we started)."""
+    existing = running_stack(state_dir)
+    if existing is not None:
+        try:
+            with urllib.request.urlopen(f"{existing.api_url}/health", timeout=2):  # noqa: S310 - loopback
+                return existing
+        except urllib.error.HTTPError:
+            return existing  # it answers, if unhealthily: the caller's checks will say so
+        except OSError:
+            pass
+    return start_stack(state_dir)

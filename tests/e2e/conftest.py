@@ -12,19 +12,8 @@ import requests
 
 from devstack.auth import make_token
 from devstack.launcher import RunningStack, start_stack
+from tests.mediafactory import STACK_PARAMS
 
-# Limits lowered so the e2e corpus can cross them with small files.
-E2E_PARAMS = {
-    "MultipartThresholdBytes": str(5 * 1024 * 1024),
-    "MultipartPartBytes": str(5 * 1024 * 1024),
-    "MaxUploadBytes": str(64 * 1024 * 1024),
-    # The validate worker's limits under which every corpus case gets its expected outcome
-    # (tests/mediafactory.TEST_LIMITS).
-    "MaxDurationSeconds": "5",
-    "MaxWidth": "1280",
-    "MaxHeight": "720",
-    "MaxFps": "60",
-}
 # Failed messages come back after 30 s instead of the template's 18 minutes.
 E2E_ENV = {
     "LOCAL_VISIBILITY_TIMEOUT_S": "30",
@@ -35,7 +24,7 @@ E2E_ENV = {
 
 @pytest.fixture(scope="session")
 def stack(tmp_path_factory) -> Iterator[RunningStack]:
-    running = start_stack(tmp_path_factory.mktemp("stack"), params=E2E_PARAMS, env=E2E_ENV)
+    running = start_stack(tmp_path_factory.mktemp("stack"), params=STACK_PARAMS, env=E2E_ENV)
     yield running
     running.stop()
 

@@ -2,12 +2,10 @@
 to moto's S3, S3 notification -> IngestQueue -> validate worker, status polled over the API.
 
 Every corpus file is uploaded once, all together, by the module's `outcomes` fixture; the tests
-then read what the pipeline decided. Limits are the e2e stack's (tests/e2e/conftest.E2E_PARAMS).
+then read what the pipeline decided. Limits are the e2e stack's (tests/mediafactory.STACK_PARAMS).
 """
 
-import http.server
 import json
-import threading
 import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -21,6 +19,7 @@ import requests
 from tests import mediafactory
 from tests.e2e import clients
 from tests.e2e.conftest import wait_for
+from tests.mediafactory import Canary
 
 CORPUS_CASES = [
     "h264_aac_mp4", "hevc_mov", "vp9_opus_webm", "h264_mkv", "moov_at_end_mp4", "silent_mp4",
@@ -28,13 +27,7 @@ CORPUS_CASES = [
     "too_long", "resolution_too_high",
 ]  # fmt: skip
 MULTIPART = "multipart_noise_mp4"
-PART_BYTES = 5 * 1024 * 1024  # E2E_PARAMS' MultipartThresholdBytes and MultipartPartBytes
-
-
-@dataclass
-class Canary:
-    url: str
-    hits: list[str]
+PART_BYTES = int(mediafactory.STACK_PARAMS["MultipartPartBytes"])
 
 
 @dataclass
@@ -49,24 +42,8 @@ class Uploaded:
 
 @pytest.fixture(scope="module")
 def canary() -> Iterator[Canary]:
-    """An HTTP server the HLS and ffconcat files point at: any request it gets means the locks failed."""
-    hits: list[str] = []
-
-    class Handler(http.server.BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            hits.append(self.path)
-            self.send_response(200)
-            self.end_headers()
-
-        do_HEAD = do_POST = do_GET
-
-        def log_message(self, *args: Any) -> None:
-            pass
-
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield Canary(url=f"http://127.0.0.1:{server.server_port}", hits=hits)
-    server.shutdown()
+    with mediafactory.canary_server() as server:
+        yield server
 
 
 @pytest.fixture(scope="module")

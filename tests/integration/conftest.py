@@ -2,7 +2,6 @@
 through it, and it records what it served), a canary that hostile files point at, tables made
 from template.yaml's own definitions, and one way to forget cached configuration."""
 
-import http.server
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -17,6 +16,7 @@ from devstack.template import load_template
 from practika import aws, clips, security_log, uploads, validation
 from practika.alarms.settings import router_settings
 from practika.settings import storage_settings
+from tests.mediafactory import Canary, canary_server
 
 TEMPLATE_RESOURCES = load_template()["Resources"]
 
@@ -70,14 +70,6 @@ class RecordingApp:
         return [s for s in self.served if s.method == "GET" and s.path.endswith(key)]
 
 
-@dataclass
-class Canary:
-    """An HTTP server hostile files point at; any request it gets is a failure of the locks."""
-
-    url: str
-    hits: list[str]
-
-
 @pytest.fixture(scope="module")
 def moto_server() -> Iterator[tuple[str, RecordingApp]]:
     app = RecordingApp(DomainDispatcherApplication(create_backend_app))
@@ -91,21 +83,5 @@ def moto_server() -> Iterator[tuple[str, RecordingApp]]:
 
 @pytest.fixture(scope="module")
 def canary() -> Iterator[Canary]:
-    hits: list[str] = []
-
-    class Handler(http.server.BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            hits.append(self.path)
-            self.send_response(200)
-            self.end_headers()
-
-        def log_message(self, *args: Any) -> None:
-            pass
-
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield Canary(url=f"http://127.0.0.1:{server.server_port}", hits=hits)
-    server.shutdown()
-
-
+    with canary_server() as server:
+        yield server
