@@ -5,6 +5,7 @@ moto runs as a threaded server on 127.0.0.1 (its in-process mock cannot serve ff
 reads), and every check on frames is made on decoded pictures of the generated sources.
 """
 
+import dataclasses
 import json
 import threading
 import uuid
@@ -106,7 +107,9 @@ def put_video(stack: dict[str, Any], source: ClipSource, owner: str = OWNER) -> 
         ),
     )
     item = json.loads(json.dumps(video.model_dump(mode="json")), parse_float=Decimal)
-    stack["table"].put_item(Item={**video_key(video_id), **item})
+    # Validation records the ETag of the object it accepted.
+    etag = stack["s3"].head_object(Bucket=UPLOADS, Key=upload_object_key(video_id))["ETag"].strip('"')
+    stack["table"].put_item(Item={**video_key(video_id), **item, "object_etag": etag})
     return video_id
 
 
@@ -366,10 +369,10 @@ def test_a_source_gone_from_s3_fails_the_clip_without_retrying(stack, source, ev
 
 
 def test_a_corrupt_source_fails_the_clip_with_a_code(stack, source, event, lambda_context, tmp_path):
-    video_id = put_video(stack, source)
     garbage = tmp_path / "garbage.mp4"
     garbage.write_bytes(b"\x00\x00\x00\x18ftypisom" + bytes(range(256)) * 40)
-    stack["s3"].upload_file(str(garbage), UPLOADS, upload_object_key(video_id))
+    # A source validation accepted (its bytes and ETag as recorded) that ffmpeg cannot cut.
+    video_id = put_video(stack, dataclasses.replace(source, path=garbage))
     _, created = post_clip(event, lambda_context, video_id, {"start_s": 0, "end_s": 1, "mode": "accurate"})
 
     outcome = run_worker(stack, event, lambda_context)
@@ -421,3 +424,19 @@ def test_a_clip_that_failed_on_its_media_stays_failed_when_asked_for_again(stack
     messages = stack["sqs"].receive_message(QueueUrl=stack["queue_url"]).get("Messages", [])
     assert (status, again["status"], again["error"]["code"]) == (200, "failed", "cut_failed")
     assert messages == []
+
+
+def test_a_source_written_again_after_validation_is_not_cut(stack, source, event, lambda_context, caplog):
+    # Given a ready video whose object its owner overwrote after validation (the POST was still valid)
+    video_id = put_video(stack, source)
+    stack["s3"].put_object(Bucket=UPLOADS, Key=upload_object_key(video_id), Body=b"not what was validated")
+    _, created = post_clip(event, lambda_context, video_id, {"start_s": 0, "end_s": 1, "mode": "fast"})
+
+    # When the worker takes the job
+    outcome = run_worker(stack, event, lambda_context)
+    _, clip = get_clip(event, lambda_context, created["clip_id"])
+
+    # Then the clip fails for good with source_replaced, logged as a security event
+    assert outcome["failed"] == set()
+    assert clip["status"] == "failed" and clip["error"]["code"] == "source_replaced"
+    assert "object_replaced" in {getattr(r, "security_event", None) for r in caplog.records}

@@ -16,7 +16,7 @@ from boto3.dynamodb.types import TypeSerializer
 from boto3.s3.transfer import TransferConfig
 from botocore.exceptions import ClientError
 
-from practika import aws
+from practika import aws, video_store
 from practika.errors import NotFound, QuotaExceeded
 from practika.models import Clip, ClipError, ClipStatus, ClipTimes, clip_key, upload_object_key
 from practika.observability import tracer
@@ -33,6 +33,10 @@ class ClipBusy(Exception):
 
 class SourceMissing(Exception):
     """The video's object is gone from the uploads bucket."""
+
+
+class SourceReplaced(Exception):
+    """The video's object is not the one validation accepted: it was written again afterwards."""
 
 
 def _table() -> Any:
@@ -254,15 +258,21 @@ def mark_failed(clip_id: str, error: ClipError) -> Clip:
 
 @tracer.capture_method
 def presign_source(video_id: str, *, expires_s: int) -> str:
-    """A short-lived GET for the source, after checking it is still there (a 404 is final, not transient)."""
+    """A short-lived GET for the source, after checking it is still there (a 404 is final, not transient)
+    and still the object validation accepted: a presigned POST stays usable until it expires, so its
+    owner could write unvalidated bytes over a ready video."""
     bucket, key = storage_settings().uploads_bucket, upload_object_key(video_id)
     s3 = aws.client("s3")
     try:
-        s3.head_object(Bucket=bucket, Key=key)
+        head = s3.head_object(Bucket=bucket, Key=key)
     except ClientError as error:
         if error.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
             raise SourceMissing(f"the video's object {key} is gone") from error
         raise
+    stored = video_store.get_video(video_id)
+    validated_etag = stored.object_etag if stored else None
+    if validated_etag and str(head["ETag"]).strip('"') != validated_etag:
+        raise SourceReplaced(f"the video's object {key} changed after validation")
     url: str = s3.generate_presigned_url(
         "get_object", Params={"Bucket": bucket, "Key": key}, ExpiresIn=expires_s
     )

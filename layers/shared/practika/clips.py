@@ -33,7 +33,7 @@ from practika.models import (
     VideoStatus,
     clip_object_key,
 )
-from practika.observability import NAMESPACE, MetricName, logger, metrics, tracer
+from practika.observability import NAMESPACE, MetricName, SecurityEvent, log_security_event, logger, metrics, tracer
 
 # The worker marks a clip failed on this delivery at the latest, so the clip tells the user why
 # before the queue's redrive policy (maxReceiveCount above this) parks the message in the DLQ.
@@ -216,6 +216,9 @@ def process_clip(clip_id: str, *, attempt: int, remaining_ms: Callable[[], int])
         return _failed(clip, error.code, error.message, transient=error.transient, attempt=attempt)
     except clip_store.SourceMissing as missing:
         return _failed(clip, "source_missing", str(missing), transient=False, attempt=attempt)
+    except clip_store.SourceReplaced as replaced:
+        log_security_event(SecurityEvent.OBJECT_REPLACED, "clip source replaced after validation")
+        return _failed(clip, "source_replaced", str(replaced), transient=False, attempt=attempt)
     except (ClientError, BotoCoreError, Boto3Error) as error:
         # Boto3Error: upload_file wraps a failed PutObject in S3UploadFailedError, which is neither of
         # the others; left uncaught it kept the lease and the clip stuck in `processing` until the DLQ.
