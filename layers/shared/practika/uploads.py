@@ -131,6 +131,20 @@ def _iso(moment: datetime) -> str:
     return moment.isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
+# A multipart upload of several GB over a slow link outlasts the default 15 minutes: its part URLs
+# live long enough for the declared size at this rate, up to MAX_MULTIPART_WINDOW_S. (A presigned
+# URL also dies with the credentials that signed it; Lambda's role sessions last hours.)
+SLOW_UPLOAD_BYTES_PER_S = 256 * 1024
+MAX_MULTIPART_WINDOW_S = 12 * 3600
+
+
+def upload_window_s(size_bytes: int, multipart: bool, expiry_s: int) -> int:
+    """How long the upload URLs stay valid: the configured expiry, longer for large multipart uploads."""
+    if not multipart:
+        return expiry_s
+    return max(expiry_s, min(MAX_MULTIPART_WINDOW_S, math.ceil(size_bytes / SLOW_UPLOAD_BYTES_PER_S)))
+
+
 def plan_parts(size_bytes: int, preferred_part_bytes: int) -> tuple[int, int]:
     """(part size, part count) covering `size_bytes` within S3's 10,000-part and 5 MiB rules."""
     part_size = max(preferred_part_bytes, S3_MIN_PART_BYTES, math.ceil(size_bytes / S3_MAX_PARTS))
@@ -183,7 +197,9 @@ def create_upload(owner: str, request: CreateVideoRequest, now: datetime | None 
     """Reserve a video for `owner` and hand out the URLs to upload its bytes."""
     settings = upload_settings()
     now = now or datetime.now(UTC)
-    expires = now + timedelta(seconds=settings.upload_url_expiry_s)
+    multipart = request.size_bytes > settings.multipart_threshold_bytes
+    window_s = upload_window_s(request.size_bytes, multipart, settings.upload_url_expiry_s)
+    expires = now + timedelta(seconds=window_s)
     pending = video_store.count_pending_uploads(owner, int(now.timestamp()))
     if pending >= settings.max_pending_uploads:
         raise _refuse_quota(
@@ -205,9 +221,9 @@ def create_upload(owner: str, request: CreateVideoRequest, now: datetime | None 
     )
     upload: PostUpload | MultipartUpload
     upload_id: str | None = None
-    if request.size_bytes > settings.multipart_threshold_bytes:
+    if multipart:
         part_size, part_count = plan_parts(request.size_bytes, settings.multipart_part_bytes)
-        upload_id, parts = start_multipart(key, request.content_type, part_count, settings.upload_url_expiry_s)
+        upload_id, parts = start_multipart(key, request.content_type, part_count, window_s)
         upload = MultipartUpload(upload_id=upload_id, part_size=part_size, parts=parts, expires_at=_iso(expires))
     else:
         post = presign_post(key, request.content_type, request.size_bytes, settings.upload_url_expiry_s)

@@ -7,7 +7,7 @@ import pytest
 
 from practika.media.probe import ProbeReport, Sniffed, sniff
 from practika.observability import SecurityEvent
-from practika.uploads import MIB, CreateVideoRequest, plan_parts
+from practika.uploads import MIB, CreateVideoRequest, plan_parts, upload_window_s
 from practika.validation import ValidationSettings, check_size, judge_report, judge_unreadable, s3_objects
 from tests.conftest import load_event
 
@@ -207,6 +207,17 @@ def test_a_part_plan_covers_the_size_within_s3_rules(size: int, preferred: int, 
 
     assert (part_size, count) == expected
     assert part_size * count >= size and count <= 10_000 and part_size >= 5 * MIB
+
+
+def test_a_presigned_post_keeps_the_configured_expiry() -> None:
+    assert upload_window_s(90 * MIB, multipart=False, expiry_s=900) == 900
+
+
+def test_a_large_multipart_upload_gets_time_for_a_slow_link_up_to_twelve_hours() -> None:
+    # 2 GiB at 256 KiB/s is 8192 s; 20 GiB would be 81920 s, capped at 12 h.
+    assert upload_window_s(2048 * MIB, multipart=True, expiry_s=900) == 8192
+    assert upload_window_s(20 * 1024 * MIB, multipart=True, expiry_s=900) == 12 * 3600
+    assert upload_window_s(120 * MIB, multipart=True, expiry_s=900) == 900
 
 
 def test_a_request_model_keeps_the_file_name_and_refuses_paths() -> None:
