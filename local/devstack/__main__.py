@@ -24,7 +24,7 @@ from devstack.api import ApiServer, routes_from_template
 from devstack.chatsink import ChatSink
 from devstack.control import ControlServer
 from devstack.faults import FILE_ENV, FaultBook, write_shims
-from devstack.moto_patches import serialize_dynamodb
+from devstack.moto_patches import read_ranges_only, serialize_dynamodb
 from devstack.queues import QueuePoller
 from devstack.resources import create_stack
 from devstack.runtime import FFMPEG_BIN, FunctionRuntime
@@ -82,6 +82,7 @@ def main(argv: list[str] | None = None) -> None:
     aws_port = args.aws_port or _free_port()
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
     serialize_dynamodb()  # moto's DynamoDB is not thread-safe; its threaded server is
+    read_ranges_only()  # S3 serves a range without reading the whole object; moto did not
     moto = ThreadedMotoServer(ip_address=HOST, port=aws_port, verbose=False)
     moto.start()
     endpoint = f"http://{HOST}:{aws_port}"
