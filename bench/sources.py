@@ -1,7 +1,9 @@
 """720p test sources of 1, 10 and 30 minutes, made once with the pinned ffmpeg and cached.
 
-One minute is encoded (testsrc2 and a tone, H.264 at a low constant-ish bitrate, a key frame every
-2 s, AAC); the longer ones are that minute looped with stream copy, so making them costs seconds.
+One minute is encoded (testsrc2 and a tone, H.264 at a constant-ish 2.5 Mb/s, the low end of real
+720p: phones record it at 4-8 Mb/s; a key frame every 2 s, AAC); the longer ones are that minute
+looped with stream copy, so making them costs seconds. (A first version used 600 kb/s, which made
+a 10 s clip smaller than a 30-minute source's index, so the bench measured the index, not clips.)
 The moov atom is at the end, as cameras and phones write it: the harder case for range reads.
 """
 
@@ -11,9 +13,9 @@ from pathlib import Path
 
 CACHE = Path(__file__).resolve().parent.parent / ".cache" / "bench"
 MINUTES = (1, 10, 30)
-VIDEO_BITRATE = "600k"
+VIDEO_BITRATE = "2500k"
 GOP = 50  # 2 s at 25 fps
-VERSION = "v1"  # change to rebuild the cache when the recipe changes
+VERSION = "v2"  # change to rebuild the cache when the recipe changes
 
 
 def ffmpeg() -> str:
@@ -39,7 +41,7 @@ def source(minutes: int) -> Path:
             "-f", "lavfi", "-i", "testsrc2=size=1280x720:rate=25:duration=60",
             "-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000:duration=60",
             "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p", "-g", str(GOP),
-            "-b:v", VIDEO_BITRATE, "-maxrate", VIDEO_BITRATE, "-bufsize", "1200k",
+            "-b:v", VIDEO_BITRATE, "-maxrate", VIDEO_BITRATE, "-bufsize", "5000k",
             "-c:a", "aac", "-b:a", "64k", str(partial),
         )  # fmt: skip
     else:
