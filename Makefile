@@ -13,6 +13,15 @@ SAM_VERSION := 1.170.0
 CHECKOV_VERSION := 3.3.30
 
 export PATH := $(CURDIR)/$(FFMPEG_DIR):$(PATH)
+
+# Debian's python3 has no venv module until python3-venv is installed: install it when we can
+# (root with apt-get, as on a fresh machine or CI), else say what is missing.
+define make_venv
+	$(PYTHON) -m venv $(1) 2>/dev/null || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-venv && rm -rf $(1) && $(PYTHON) -m venv $(1); \
+	  else echo "make: '$(PYTHON) -m venv' failed: install your distribution's python3-venv package" >&2; exit 1; fi; }
+endef
 export PYTHONPATH := $(CURDIR)/layers/shared:$(CURDIR)/local
 export SAM_CLI_TELEMETRY := 0
 
@@ -34,7 +43,7 @@ help:
 setup: $(VENV)/.installed ffmpeg
 
 $(VENV)/.installed: requirements-dev.txt layers/shared/requirements.txt
-	$(PYTHON) -m venv $(VENV)
+	$(call make_venv,$(VENV))
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -r requirements-dev.txt
 	touch $@
@@ -43,12 +52,12 @@ ffmpeg: $(VENV)/.installed
 	@PIP=$(CURDIR)/$(BIN)/pip bash layers/ffmpeg/fetch.sh $(FFMPEG_DIR)
 
 $(SAM_VENV)/.installed:
-	$(PYTHON) -m venv $(SAM_VENV)
+	$(call make_venv,$(SAM_VENV))
 	$(SAM_VENV)/bin/pip install --quiet aws-sam-cli==$(SAM_VERSION)
 	touch $@
 
 $(CHECKOV_VENV)/.installed:
-	$(PYTHON) -m venv $(CHECKOV_VENV)
+	$(call make_venv,$(CHECKOV_VENV))
 	$(CHECKOV_VENV)/bin/pip install --quiet checkov==$(CHECKOV_VERSION)
 	touch $@
 
