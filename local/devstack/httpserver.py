@@ -7,6 +7,9 @@ from typing import Any
 
 class QuietHandler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    # Headers and body leave in separate writes; with Nagle on, a keep-alive client's delayed ACK
+    # held every answer ~40 ms (warm /health took 64 ms for 20 ms of work).
+    disable_nagle_algorithm = True
 
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
         pass
