@@ -2,11 +2,16 @@
 
 import os
 import time
+import warnings
 from typing import Any
 
 import jwt
+from jwt.warnings import InsecureKeyLengthWarning
 
 DEFAULT_SECRET = "local-dev-secret"  # noqa: S105 - the documented local default, not a credential
+# That documented secret is shorter than PyJWT recommends for HS256; real tokens come from the
+# identity provider, so the warning would only be noise in the demo and the stack's logs.
+warnings.filterwarnings("ignore", category=InsecureKeyLengthWarning)
 
 
 def secret() -> str:
