@@ -2,6 +2,7 @@
 through it, and it records what it served), a canary that hostile files point at, tables made
 from template.yaml's own definitions, and one way to forget cached configuration."""
 
+import json
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -16,6 +17,7 @@ from devstack.template import load_template
 from practika import aws, clips, security_log, uploads, validation
 from practika.alarms.settings import router_settings
 from practika.settings import storage_settings
+from tests.conftest import FakeLambdaContext, load_event
 from tests.mediafactory import Canary, canary_server
 
 TEMPLATE_RESOURCES = load_template()["Resources"]
@@ -33,6 +35,25 @@ def create_table_from_template(dynamodb: Any, logical_id: str, name: str) -> Non
     props = TEMPLATE_RESOURCES[logical_id]["Properties"]
     dynamodb.create_table(TableName=name, KeySchema=props["KeySchema"],
                           AttributeDefinitions=props["AttributeDefinitions"], BillingMode="PAY_PER_REQUEST")
+
+
+def call_upload_api(
+    name: str, *, body: Any = None, video_id: str | None = None, sub: str | None = None
+) -> tuple[int, Any]:
+    """Invoke the upload API with a sample event from events/, its body, path and caller replaced."""
+    from upload import api
+
+    event = load_event(name)
+    if body is not None:
+        event["body"] = json.dumps(body)
+    if video_id is not None:
+        event["pathParameters"] = {"video_id": video_id}
+        event["rawPath"] = event["rawPath"].replace(event["rawPath"].split("/")[2], video_id)
+        event["requestContext"]["http"]["path"] = event["rawPath"]
+    if sub is not None:
+        event["requestContext"]["authorizer"]["jwt"]["claims"]["sub"] = sub
+    answer = api.handler(event, FakeLambdaContext(function_name="upload-api"))
+    return answer["statusCode"], json.loads(answer["body"])
 
 
 def reset_moto(endpoint: str) -> None:

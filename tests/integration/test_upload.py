@@ -15,8 +15,7 @@ import pytest
 from moto import mock_aws
 
 from practika import aws, uploads
-from tests.conftest import FakeLambdaContext, load_event
-from tests.integration.conftest import clear_cached_configuration, create_table_from_template
+from tests.integration.conftest import call_upload_api, clear_cached_configuration, create_table_from_template
 
 BUCKET = "practika-test-uploads"
 TABLE = "practika-test-app"
@@ -46,19 +45,7 @@ def stack(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
 
 
 def call(name: str, *, body: Any = None, video_id: str | None = None, sub: str = "user-alice") -> tuple[int, Any]:
-    """Invoke the upload API with a sample event, its body, path and caller replaced."""
-    from upload import api
-
-    event = load_event(name)
-    if body is not None:
-        event["body"] = json.dumps(body)
-    if video_id is not None:
-        event["pathParameters"] = {"video_id": video_id}
-        event["rawPath"] = event["rawPath"].replace(event["rawPath"].split("/")[2], video_id)
-        event["requestContext"]["http"]["path"] = event["rawPath"]
-    event["requestContext"]["authorizer"]["jwt"]["claims"]["sub"] = sub
-    answer = api.handler(event, FakeLambdaContext(function_name="upload-api"))
-    return answer["statusCode"], json.loads(answer["body"])
+    return call_upload_api(name, body=body, video_id=video_id, sub=sub)
 
 
 def new_video(size_bytes: int = 1000, sub: str = "user-alice") -> tuple[int, Any]:

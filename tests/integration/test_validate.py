@@ -23,6 +23,7 @@ from tests.conftest import FakeLambdaContext, load_event
 from tests.integration.conftest import (
     Canary,
     RecordingApp,
+    call_upload_api,
     clear_cached_configuration,
     create_table_from_template,
     reset_moto,
@@ -169,27 +170,13 @@ def test_probe_reads_a_fraction_of_a_large_moov_at_end_file(
     assert read_bytes < min(case.size_bytes * 0.5, 4 * 1024 * 1024)
 
 
-def call_api(name: str, *, body: Any = None, video_id: str | None = None) -> tuple[int, Any]:
-    from upload import api
-
-    event = load_event(name)
-    if body is not None:
-        event["body"] = json.dumps(body)
-    if video_id is not None:
-        event["pathParameters"] = {"video_id": video_id}
-        event["rawPath"] = event["rawPath"].replace(event["rawPath"].split("/")[2], video_id)
-        event["requestContext"]["http"]["path"] = event["rawPath"]
-    answer = api.handler(event, FakeLambdaContext(function_name="upload-api"))
-    return answer["statusCode"], json.loads(answer["body"])
-
-
 def test_a_presigned_post_upload_over_http_ends_ready_with_its_facts(
     stack: RecordingApp, corpus: dict[str, mediafactory.MediaCase]
 ) -> None:
     # Given an upload asked for through the API
     case = corpus["h264_aac_mp4"]
     body = {"filename": case.filename, "content_type": case.content_type, "size_bytes": case.size_bytes}
-    status, created = call_api("api-post-videos.json", body=body)
+    status, created = call_upload_api("api-post-videos.json", body=body)
     assert status == 201
     upload = created["upload"]
 
@@ -200,7 +187,7 @@ def test_a_presigned_post_upload_over_http_ends_ready_with_its_facts(
     run_validate(s3_event(upload["fields"]["key"]))
 
     # Then the owner sees it ready with the media facts of the interface table
-    status, video = call_api("api-get-video.json", video_id=created["video_id"])
+    status, video = call_upload_api("api-get-video.json", video_id=created["video_id"])
     assert status == 200
     assert video["status"] == "ready"
     assert video["media"] == {
@@ -220,7 +207,7 @@ def test_a_multipart_upload_over_http_completes_and_ends_ready(
     path = mediafactory.make_noise_video(tmp_path / "big.mp4", size_bytes=7 * 1024 * 1024, duration_s=4.0)
     data = path.read_bytes()
     body = {"filename": "big.mp4", "content_type": "video/mp4", "size_bytes": len(data)}
-    _, created = call_api("api-post-videos.json", body=body)
+    _, created = call_upload_api("api-post-videos.json", body=body)
     upload = created["upload"]
     assert upload["method"] == "MULTIPART"
     assert len(upload["parts"]) == 2
@@ -232,15 +219,15 @@ def test_a_multipart_upload_over_http_completes_and_ends_ready(
         answer = requests.put(part["url"], data=data[start : start + upload["part_size"]], timeout=10)
         assert answer.status_code == 200
         etags.append({"part_number": part["part_number"], "etag": answer.headers["ETag"]})
-    status, completed = call_api("api-complete-upload.json", video_id=created["video_id"], body={"parts": etags})
-    again = call_api("api-complete-upload.json", video_id=created["video_id"], body={"parts": etags})
+    status, completed = call_upload_api("api-complete-upload.json", video_id=created["video_id"], body={"parts": etags})
+    again = call_upload_api("api-complete-upload.json", video_id=created["video_id"], body={"parts": etags})
     run_validate(s3_event(f"uploads/{created['video_id']}"))
 
     # Then completion answers 200 (twice: it is idempotent) and the video is ready with its real size
     assert status == 200
     assert completed["status"] == "awaiting_upload"
     assert again[0] == 200
-    _, video = call_api("api-get-video.json", video_id=created["video_id"])
+    _, video = call_upload_api("api-get-video.json", video_id=created["video_id"])
     assert video["status"] == "ready"
     assert video["media"]["size_bytes"] == len(data)
 
