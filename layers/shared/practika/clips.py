@@ -16,7 +16,6 @@ from aws_lambda_powertools.metrics import MetricUnit, single_metric
 from boto3.exceptions import Boto3Error
 from botocore.exceptions import BotoCoreError, ClientError
 from pydantic import BaseModel, ConfigDict, Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from practika import clip_store
 from practika.errors import ClipTooLong, ClipTooShort, InvalidClipRange, RangeBeyondVideo, VideoNotReady
@@ -34,6 +33,7 @@ from practika.models import (
     clip_object_key,
 )
 from practika.observability import NAMESPACE, MetricName, SecurityEvent, log_security_event, logger, metrics, tracer
+from practika.settings import EnvSettings
 
 # The worker marks a clip failed on this delivery at the latest, so the clip tells the user why
 # before the queue's redrive policy (maxReceiveCount above this) parks the message in the DLQ.
@@ -44,10 +44,8 @@ WORKER_MARGIN_S = 20.0
 REQUEUE_AFTER = timedelta(minutes=5)
 
 
-class ClipSettings(BaseSettings):
+class ClipSettings(EnvSettings):
     """The clip API's configuration (template parameters MinClipSeconds, MaxClipSeconds, MaxClipsPerDay)."""
-
-    model_config = SettingsConfigDict(frozen=True)
 
     clip_queue_url: str
     min_clip_seconds: float = 1.0
@@ -57,7 +55,7 @@ class ClipSettings(BaseSettings):
 
 @cache
 def clip_settings() -> ClipSettings:
-    return ClipSettings()
+    return ClipSettings.from_env()
 
 
 class ClipRequest(BaseModel):
@@ -229,9 +227,7 @@ def process_clip(clip_id: str, *, attempt: int, remaining_ms: Callable[[], int])
     metrics.add_metric(name=MetricName.CLIP_DURATION_SECONDS, unit="Seconds", value=actual.duration_s)
     metrics.add_metric(name=MetricName.CLIP_PROCESSING_MS, unit="Milliseconds", value=elapsed_ms)
     if result.source_bytes_read is not None:
-        metrics.add_metric(
-            name=MetricName.CLIP_SOURCE_BYTES_READ, unit="Bytes", value=result.source_bytes_read
-        )
+        metrics.add_metric(name=MetricName.CLIP_SOURCE_BYTES_READ, unit="Bytes", value=result.source_bytes_read)
     logger.info(
         "clip ready",
         duration_s=actual.duration_s,

@@ -16,13 +16,12 @@ from typing import Annotated, Any, Literal
 
 from botocore.exceptions import ClientError
 from pydantic import BaseModel, Field, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from practika import aws, video_store
 from practika.errors import Conflict, InvalidRequest, NotFound, QuotaExceeded
 from practika.models import MediaFacts, Rejection, Video, VideoStatus, upload_object_key
 from practika.observability import MetricName, SecurityEvent, log_security_event, logger, metrics, tracer
-from practika.settings import storage_settings
+from practika.settings import EnvSettings, storage_settings
 
 MIB = 1024 * 1024
 GIB = 1024 * MIB
@@ -32,9 +31,7 @@ ALLOWED_CONTENT_TYPES = ("video/mp4", "video/quicktime", "video/webm", "video/x-
 _VIDEO_ID = re.compile(r"^[0-9a-f]{32}$")
 
 
-class UploadSettings(BaseSettings):
-    model_config = SettingsConfigDict(frozen=True)
-
+class UploadSettings(EnvSettings):
     max_upload_bytes: int = Field(default=5 * GIB, gt=0)
     multipart_threshold_bytes: int = Field(default=100 * MIB, gt=0)
     multipart_part_bytes: int = Field(default=64 * MIB, ge=S3_MIN_PART_BYTES)
@@ -45,7 +42,7 @@ class UploadSettings(BaseSettings):
 
 @cache
 def upload_settings() -> UploadSettings:
-    return UploadSettings()
+    return UploadSettings.from_env()
 
 
 def new_video_id() -> str:
@@ -249,9 +246,7 @@ def create_upload(owner: str, request: CreateVideoRequest, now: datetime | None 
 
 def abort_multipart(key: str, upload_id: str) -> None:
     try:
-        aws.client("s3").abort_multipart_upload(
-            Bucket=storage_settings().uploads_bucket, Key=key, UploadId=upload_id
-        )
+        aws.client("s3").abort_multipart_upload(Bucket=storage_settings().uploads_bucket, Key=key, UploadId=upload_id)
     except ClientError as error:
         logger.warning("multipart abort failed", error=error.response.get("Error", {}).get("Code"))
 

@@ -15,7 +15,6 @@ from urllib.parse import unquote_plus
 
 from aws_lambda_powertools.metrics import MetricUnit, single_metric
 from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from practika import uploads, video_store
 from practika.media import tools
@@ -40,6 +39,7 @@ from practika.observability import (
     metrics,
     tracer,
 )
+from practika.settings import EnvSettings
 
 ALLOWED_VIDEO_CODECS = frozenset({"h264", "hevc", "vp8", "vp9", "av1", "mpeg4"})
 ALLOWED_AUDIO_CODECS = frozenset(
@@ -51,9 +51,7 @@ MIN_PROBE_BUDGET_S = 3.0
 TAIL_SAMPLE_S = 1.0
 
 
-class ValidationSettings(BaseSettings):
-    model_config = SettingsConfigDict(frozen=True)
-
+class ValidationSettings(EnvSettings):
     uploads_bucket: str
     max_upload_bytes: int = Field(default=uploads.UploadSettings.model_fields["max_upload_bytes"].default, gt=0)
     max_duration_s: float = Field(default=3600.0, gt=0)
@@ -66,7 +64,7 @@ class ValidationSettings(BaseSettings):
 
 @cache
 def validation_settings() -> ValidationSettings:
-    return ValidationSettings()
+    return ValidationSettings.from_env()
 
 
 class NotEnoughTime(Exception):
@@ -326,9 +324,7 @@ def _settle_stale(ref: S3ObjectRef, stored: video_store.StoredVideo) -> str:
         _move_out(ref)
     elif found is not None and status == VideoStatus.READY and found.etag != stored.object_etag:
         # The POST policy stays usable until it expires: someone wrote the key again after validation.
-        log_security_event(
-            SecurityEvent.OBJECT_REPLACED, "validated object replaced", key=ref.key, etag=found.etag
-        )
+        log_security_event(SecurityEvent.OBJECT_REPLACED, "validated object replaced", key=ref.key, etag=found.etag)
     logger.info("stale event ignored", status=status.value)
     return "stale"
 

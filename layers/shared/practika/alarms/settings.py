@@ -3,14 +3,12 @@
 from functools import cache
 
 from pydantic import Field, Json
-from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from practika.alarms.routing import RoutingConfig
+from practika.settings import EnvSettings
 
 
-class AlarmRouterSettings(BaseSettings):
-    model_config = SettingsConfigDict(frozen=True)
-
+class AlarmRouterSettings(EnvSettings):
     table_name: str
     idempotency_table: str
     # Name of the Secrets Manager secret: a JSON object {destination name: webhook URL}.
@@ -24,4 +22,4 @@ class AlarmRouterSettings(BaseSettings):
 
 @cache
 def router_settings() -> AlarmRouterSettings:
-    return AlarmRouterSettings()
+    return AlarmRouterSettings.from_env()
