@@ -78,9 +78,7 @@ def count_pending_uploads(owner: str, now_epoch: int) -> int:
 
 
 @tracer.capture_method
-def create_video(
-    video: Video, *, upload_id: str | None, pending_until: int, day: str, max_bytes_per_day: int
-) -> None:
+def create_video(video: Video, *, upload_id: str | None, pending_until: int, day: str, max_bytes_per_day: int) -> None:
     """Write a new awaiting_upload video, its pending marker and the day's byte count, all or nothing."""
     if video.size_bytes > max_bytes_per_day:
         # The first upload of a day passes the counter's condition whatever its size.
@@ -89,7 +87,7 @@ def create_video(
     item = _dynamo({**video.model_dump(mode="json", exclude_none=True), **video_key(video.video_id)})
     if upload_id:
         item["upload_id"] = upload_id
-    serializer = aws.table(table_name).meta.client
+    serializer = aws.table(table_name).client
     try:
         serializer.transact_write_items(
             TransactItems=[
