@@ -12,7 +12,6 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from boto3.dynamodb.types import TypeSerializer
 from boto3.s3.transfer import TransferConfig
 from botocore.exceptions import ClientError
 
@@ -24,7 +23,6 @@ from practika.settings import storage_settings
 
 # Clips above this size go up in parts (parallel, each part retried on its own).
 _TRANSFER = TransferConfig(multipart_threshold=16 * 1024 * 1024, multipart_chunksize=16 * 1024 * 1024)
-_serializer = TypeSerializer()
 
 
 class ClipBusy(Exception):
@@ -86,18 +84,18 @@ def create_clip(clip: Clip, *, max_per_day: int) -> tuple[Clip, bool]:
         {
             "Put": {
                 "TableName": table_name,
-                "Item": _typed(record),
+                "Item": _item(record),
                 "ConditionExpression": "attribute_not_exists(pk)",
             }
         },
         {
             "Update": {
                 "TableName": table_name,
-                "Key": _typed(quota_key(clip.owner, day)),
+                "Key": quota_key(clip.owner, day),
                 "UpdateExpression": "ADD #count :one SET expires_at = :expires",
                 "ConditionExpression": "attribute_not_exists(#count) OR #count < :max",
                 "ExpressionAttributeNames": {"#count": "count"},
-                "ExpressionAttributeValues": _typed(
+                "ExpressionAttributeValues": _item(
                     {
                         ":one": 1,
                         ":max": max_per_day,
@@ -108,7 +106,7 @@ def create_clip(clip: Clip, *, max_per_day: int) -> tuple[Clip, bool]:
         },
     ]
     try:
-        aws.client("dynamodb").transact_write_items(TransactItems=items)
+        _table().client.transact_write_items(TransactItems=items)
     except ClientError as error:
         if error.response.get("Error", {}).get("Code") != "TransactionCanceledException":
             raise
@@ -118,9 +116,7 @@ def create_clip(clip: Clip, *, max_per_day: int) -> tuple[Clip, bool]:
             if existing is not None:
                 return existing, False
         if len(reasons) > 1 and reasons[1] == "ConditionalCheckFailed":
-            raise QuotaExceeded(
-                "daily clip quota reached", details={"max_clips_per_day": max_per_day}
-            ) from error
+            raise QuotaExceeded("daily clip quota reached", details={"max_clips_per_day": max_per_day}) from error
         raise
     return clip, True
 
@@ -143,8 +139,9 @@ def requeue_failed(clip_id: str, retryable_codes: frozenset[str]) -> Clip | None
         item = _table().update_item(
             Key=clip_key(clip_id),
             UpdateExpression="SET #status = :queued, updated_at = :now REMOVE #error, lease_until",
-            ConditionExpression="#status = :failed AND #error.code IN (" + ", ".join(
-                f":code{i}" for i in range(len(retryable_codes))) + ")",
+            ConditionExpression="#status = :failed AND #error.code IN ("
+            + ", ".join(f":code{i}" for i in range(len(retryable_codes)))
+            + ")",
             ExpressionAttributeNames={"#status": "status", "#error": "error"},
             ExpressionAttributeValues={
                 ":queued": ClipStatus.QUEUED.value,
@@ -177,8 +174,7 @@ def start_processing(clip_id: str, *, lease_s: float) -> Clip | None:
     try:
         item = _table().update_item(
             Key=clip_key(clip_id),
-            UpdateExpression="SET #status = :processing, lease_until = :lease, updated_at = :now_iso "
-            "ADD attempts :one",
+            UpdateExpression="SET #status = :processing, lease_until = :lease, updated_at = :now_iso ADD attempts :one",
             ConditionExpression="attribute_exists(pk) AND (#status = :queued OR "
             "(#status = :processing AND (attribute_not_exists(lease_until) OR lease_until < :now)))",
             ExpressionAttributeNames={"#status": "status"},
@@ -273,9 +269,7 @@ def presign_source(video_id: str, *, expires_s: int) -> str:
     validated_etag = stored.object_etag if stored else None
     if validated_etag and str(head["ETag"]).strip('"') != validated_etag:
         raise SourceReplaced(f"the video's object {key} changed after validation")
-    url: str = s3.generate_presigned_url(
-        "get_object", Params={"Bucket": bucket, "Key": key}, ExpiresIn=expires_s
-    )
+    url: str = s3.generate_presigned_url("get_object", Params={"Bucket": bucket, "Key": key}, ExpiresIn=expires_s)
     return url
 
 
@@ -302,8 +296,3 @@ def presign_download(clip: Clip, key: str, *, expires_s: int) -> str:
         ExpiresIn=expires_s,
     )
     return url
-
-
-def _typed(values: dict[str, Any]) -> dict[str, Any]:
-    """Low-level DynamoDB attribute values (the transaction API has no resource-level helper)."""
-    return {name: _serializer.serialize(value) for name, value in _item(values).items()}
