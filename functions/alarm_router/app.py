@@ -5,6 +5,9 @@ the on-failure destination (AlarmRouterDLQ) keeps the message; posts that alread
 not repeated (idempotency per SNS MessageId and destination).
 """
 
+from practika import startup  # first: no garbage collection while the modules below load
+
+# isort: split
 import time
 from functools import cache
 from typing import Any
@@ -175,3 +178,6 @@ def handler(event: SNSEvent, context: LambdaContext) -> dict[str, Any]:
     idempotency_config.register_lambda_context(context)
     delivered = {record.sns.message_id: route(record.sns, context) for record in event.records}
     return {"delivered": delivered}
+
+
+startup.finished()

@@ -1,5 +1,8 @@
 """Clip API: POST /videos/{video_id}/clips asks for a clip, GET /clips/{clip_id} shows it."""
 
+from practika import startup  # first: no garbage collection while the modules below load
+
+# isort: split
 from datetime import UTC, datetime
 
 from aws_lambda_powertools.event_handler import Response
@@ -77,3 +80,6 @@ def _view(clip: Clip) -> ClipView:
 @tracer.capture_lambda_handler
 def handler(event: dict, context: LambdaContext) -> dict:
     return app.resolve(event, context)
+
+
+startup.finished()

@@ -1,5 +1,8 @@
 """Clip worker: one SQS message per clip job; failures are reported per record (partial batch response)."""
 
+from practika import startup  # first: no garbage collection while the modules below load
+
+# isort: split
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
@@ -35,3 +38,6 @@ def handler(event: dict, context: LambdaContext) -> PartialItemFailureResponse:
     return process_partial_response(
         event=event, record_handler=record_handler, processor=processor, context=context
     )
+
+
+startup.finished()

@@ -1,5 +1,8 @@
 """GET /health: public, answers within a second, 200 healthy or 503 naming the failing part."""
 
+from practika import startup  # first: no garbage collection while the modules below load
+
+# isort: split
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
@@ -27,3 +30,6 @@ def health() -> Response[HealthReport]:
 @tracer.capture_lambda_handler
 def handler(event: dict, context: LambdaContext) -> dict:
     return app.resolve(event, context)
+
+
+startup.finished()

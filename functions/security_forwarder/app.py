@@ -1,5 +1,8 @@
 """CloudWatch Logs subscription -> the security log group: every `security_event` line, kept 90 days."""
 
+from practika import startup  # first: no garbage collection while the modules below load
+
+# isort: split
 from aws_lambda_powertools.utilities.data_classes import CloudWatchLogsEvent, event_source
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
@@ -19,3 +22,6 @@ def handler(event: CloudWatchLogsEvent, context: LambdaContext) -> dict[str, int
     forwarded = security_log.forward(data.log_group, lines)
     logger.info("security events forwarded", source_log_group=data.log_group, count=forwarded)
     return {"forwarded": forwarded}
+
+
+startup.finished()

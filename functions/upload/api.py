@@ -1,6 +1,9 @@
 """Upload API: POST /videos hands out upload URLs, POST /videos/{id}/complete ends a multipart upload,
 GET /videos/{id} shows a video's status and facts to its owner."""
 
+from practika import startup  # first: no garbage collection while the modules below load
+
+# isort: split
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
@@ -41,3 +44,6 @@ def get_video(video_id: str) -> Response[VideoView]:
 @tracer.capture_lambda_handler
 def handler(event: dict, context: LambdaContext) -> dict:
     return app.resolve(event, context)
+
+
+startup.finished()

@@ -4,6 +4,9 @@ A record that fails (storage unreachable, too little time left) is retried alone
 DLQ after the queue's receive limit; its neighbours in the batch are not re-driven.
 """
 
+from practika import startup  # first: no garbage collection while the modules below load
+
+# isort: split
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
@@ -36,3 +39,6 @@ def record_handler(record: SQSRecord, lambda_context: LambdaContext) -> None:
 @tracer.capture_lambda_handler
 def handler(event: dict, context: LambdaContext) -> PartialItemFailureResponse:
     return process_partial_response(event=event, record_handler=record_handler, processor=processor, context=context)
+
+
+startup.finished()
