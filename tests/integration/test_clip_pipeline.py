@@ -262,10 +262,11 @@ def test_audio_and_video_durations_agree(stack, source, event, lambda_context, t
     assert facts["audio"]["duration_s"] == pytest.approx(facts["video"]["duration_s"], abs=tolerance_s)
 
 
+@pytest.mark.parametrize("mode", ["fast", "accurate"])
 def test_the_download_url_names_the_file_and_the_clip_is_a_faststart_mp4(
-    stack, source, event, lambda_context, tmp_path
+    stack, source, event, lambda_context, tmp_path, mode
 ):
-    body = {"start_s": 1.0, "end_s": 2.0, "mode": "accurate"}
+    body = {"start_s": 1.0, "end_s": 2.0, "mode": mode}
 
     clip, path = cut_and_fetch(stack, event, lambda_context, source, body, tmp_path)
 
