@@ -34,6 +34,7 @@ PRICES = {
 }
 MEMORY_POINTS_MB = (512, 1024, 1769, 2048, 3008)
 MB_PER_VCPU = 1769  # Lambda gives one full vCPU at 1769 MB, proportionally less below
+COLD_START_ROUNDS = 7
 
 
 def log(message: str) -> None:
@@ -237,7 +238,8 @@ def main(argv: list[str] | None = None) -> int:
         log("== 3. cold start and package size")
         from bench.coldstart import cold_start_section
 
-        results["cold_start"] = cold_start_section(max(3, args.repeats), log)
+        # Single cold starts on this shared VM vary by +-30% from one second to the next: more rounds.
+        results["cold_start"] = cold_start_section(max(COLD_START_ROUNDS, args.repeats), log)
         memory = {row["function"]: row["memory_mb"] for row in results["cold_start"]["rows"]}
     log("== 5. cost")
     results["cost"] = cost_section(results["clips"], results["validation"], memory)
