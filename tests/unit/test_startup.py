@@ -12,17 +12,12 @@ import subprocess
 import sys
 from pathlib import Path
 
-import yaml
-
+from devstack.template import load_template
 from tests.conftest import ROOT
 
 
 def _handlers() -> list[tuple[str, Path]]:
-    class Loader(yaml.SafeLoader):
-        pass
-
-    Loader.add_multi_constructor("!", lambda loader, suffix, node: None)  # CloudFormation tags: not needed here
-    resources = yaml.load((ROOT / "template.yaml").read_text(), Loader=Loader)["Resources"]  # noqa: S506 - SafeLoader
+    resources = load_template()["Resources"]
     found = []
     for logical_id, resource in resources.items():
         if resource["Type"] == "AWS::Serverless::Function":

@@ -87,9 +87,8 @@ def create_video(video: Video, *, upload_id: str | None, pending_until: int, day
     item = _dynamo({**video.model_dump(mode="json", exclude_none=True), **video_key(video.video_id)})
     if upload_id:
         item["upload_id"] = upload_id
-    serializer = aws.table(table_name).client
     try:
-        serializer.transact_write_items(
+        aws.table(table_name).client.transact_write_items(
             TransactItems=[
                 {
                     "Put": {

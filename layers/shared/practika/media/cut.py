@@ -59,8 +59,8 @@ REQUEST_BYTES = 1024 * 1024
 _BYTES_READ = re.compile(r"Statistics: (\d+) bytes read")
 # A presigned URL's query is a bearer credential: never let it reach the logs.
 _URL_QUERY = re.compile(r"\?[^\s'\"]*")
-# Runs ffprobe beside ffmpeg: both are child processes, so a thread only waits for one of them.
-_probe_pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="probe")
+# Runs the key-frame ffprobe beside the remux: both are child processes, so a thread only waits.
+_probe_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="probe")
 
 
 class CutError(Exception):
