@@ -159,7 +159,7 @@ def clip_section(proxy: CountingProxy, bucket: str, placed: dict[int, dict[str, 
 def validation_section(proxy: CountingProxy, bucket: str, placed: dict[int, dict[str, Any]], repeats: int,
                        log: Any) -> dict[str, Any]:
     """The validate worker's inspection (sniff, ffprobe of the index, tail decode) over a presigned GET."""
-    from practika import validation
+    from practika.videos import validation
 
     rows = []
     for minutes, src in placed.items():

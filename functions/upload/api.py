@@ -8,10 +8,10 @@ from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from practika import uploads
 from practika.http import build_resolver, caller_id
 from practika.observability import logger, metrics, tracer
-from practika.uploads import CompleteUploadRequest, CreatedVideo, CreateVideoRequest, VideoView
+from practika.videos import uploads
+from practika.videos.model import CompleteUploadRequest, CreatedVideo, CreateVideoRequest, VideoView
 
 app = build_resolver()
 

@@ -12,8 +12,8 @@ from aws_lambda_powertools.utilities.batch.types import PartialItemFailureRespon
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from practika import validation
 from practika.observability import logger, metrics, tracer
+from practika.videos import rules, validation
 
 processor = BatchProcessor(event_type=EventType.SQS)
 
@@ -21,7 +21,7 @@ processor = BatchProcessor(event_type=EventType.SQS)
 @tracer.capture_method
 def record_handler(record: SQSRecord, lambda_context: LambdaContext) -> None:
     logger.set_correlation_id(record.message_id)
-    refs = validation.s3_objects(record.body)
+    refs = rules.s3_objects(record.body)
     attempt = int(record.attributes.approximate_receive_count)
     if not refs:
         logger.info("message without created objects skipped")

@@ -14,9 +14,8 @@ from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoReque
 from werkzeug.serving import make_server
 
 from devstack.template import load_template
-from practika import aws, clips, security_log, uploads, validation
+from practika import aws, settings
 from practika.alarms.settings import router_settings
-from practika.settings import storage_settings
 from tests.conftest import FakeLambdaContext, load_event
 from tests.mediafactory import Canary, canary_server
 
@@ -25,16 +24,28 @@ TEMPLATE_RESOURCES = load_template()["Resources"]
 
 def clear_cached_configuration() -> None:
     """Settings and clients are cached per container; tests change the environment between cases."""
-    for cached in (aws.client, aws.table, storage_settings, uploads.upload_settings, validation.validation_settings,
-                   clips.clip_settings, router_settings, security_log.security_log_settings):
+    for cached in (
+        aws.client,
+        aws.table,
+        settings.storage_settings,
+        settings.upload_settings,
+        settings.validation_settings,
+        settings.clip_settings,
+        router_settings,
+        settings.security_log_settings,
+    ):
         cached.cache_clear()
 
 
 def create_table_from_template(dynamodb: Any, logical_id: str, name: str) -> None:
     """A table with the key schema template.yaml deploys, so tests cannot drift from it."""
     props = TEMPLATE_RESOURCES[logical_id]["Properties"]
-    dynamodb.create_table(TableName=name, KeySchema=props["KeySchema"],
-                          AttributeDefinitions=props["AttributeDefinitions"], BillingMode="PAY_PER_REQUEST")
+    dynamodb.create_table(
+        TableName=name,
+        KeySchema=props["KeySchema"],
+        AttributeDefinitions=props["AttributeDefinitions"],
+        BillingMode="PAY_PER_REQUEST",
+    )
 
 
 def call_upload_api(

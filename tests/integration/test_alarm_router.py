@@ -13,6 +13,7 @@ from moto import mock_aws
 
 from practika import aws
 from practika.alarms import delivery, webhooks
+from practika.alarms import router as alarms_router
 from practika.alarms.settings import router_settings
 from practika.observability import logger
 from tests.integration.conftest import create_table_from_template
@@ -81,14 +82,14 @@ def router(chat, monkeypatch):
             cache.cache_clear()
         from alarm_router import app
 
-        app._post_once.cache_clear()
+        alarms_router._post_once.cache_clear()
         ddb = boto3.client("dynamodb")
         create_table_from_template(ddb, "AppTable", "app-table")
         create_table_from_template(ddb, "IdempotencyTable", "idempotency-table")
         urls = {"ops-slack": f"{chat.url}/slack/{TOKEN}", "ops-gchat": f"{chat.url}/gchat?key=k&token={TOKEN}"}
         boto3.client("secretsmanager").create_secret(Name="practika/chat-webhooks", SecretString=json.dumps(urls))
         yield app
-        app._post_once.cache_clear()
+        alarms_router._post_once.cache_clear()
         for cache in (router_settings, aws.client, aws.table, webhooks._provider):
             cache.cache_clear()
 
@@ -148,7 +149,7 @@ def test_a_chat_always_answering_500_makes_the_invocation_fail_and_counts_the_fa
     chat.always = 500
     lambda_context.timeout_s = 6
 
-    with pytest.raises(router.AlarmDeliveryFailed, match="ops-slack"):
+    with pytest.raises(alarms_router.AlarmDeliveryFailed, match="ops-slack"):
         router.handler(event("alarm-metric-math.json"), lambda_context)
 
     assert len(chat.requests) > 2
@@ -162,7 +163,7 @@ def test_a_retried_invocation_posts_only_where_the_first_one_failed(router, chat
     chat.always = None
     chat.script.extend([(200, {}), (403, {})])  # slack accepted, then google chat refused
 
-    with pytest.raises(router.AlarmDeliveryFailed, match="ops-gchat"):
+    with pytest.raises(alarms_router.AlarmDeliveryFailed, match="ops-gchat"):
         router.handler(event("sns-alarm.json"), lambda_context)
     router.handler(event("sns-alarm.json"), lambda_context)
 
@@ -189,7 +190,7 @@ def test_unrecognised_input_is_still_delivered_and_counted(router, chat, event, 
 def test_no_log_line_contains_a_webhook_url_and_every_line_names_the_message(router, chat, event, lambda_context, logs):
     chat.always = 500
     lambda_context.timeout_s = 5
-    with pytest.raises(router.AlarmDeliveryFailed) as failure:
+    with pytest.raises(alarms_router.AlarmDeliveryFailed) as failure:
         router.handler(event("sns-alarm.json"), lambda_context)
     chat.always = None
     router.handler(event("sns-alarm.json"), lambda_context)

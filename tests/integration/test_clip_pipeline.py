@@ -18,16 +18,11 @@ import boto3
 import pytest
 import requests
 
-from practika import clip_store, clips
-from practika.models import (
-    ClipError,
-    MediaFacts,
-    Video,
-    VideoStatus,
-    clip_object_key,
-    upload_object_key,
-    video_key,
-)
+from practika.clips import rules
+from practika.clips import store as clip_store
+from practika.clips.model import ClipError, ClipRequest, clip_object_key
+from practika.settings import clip_settings
+from practika.videos.model import MediaFacts, Video, VideoStatus, upload_object_key, video_key
 from tests.clipfactory import (
     ClipSource,
     decoded_frame_indices,
@@ -318,15 +313,15 @@ def test_racing_duplicates_create_one_clip(stack, source):
     # Given one video and eight requests for the same clip arriving together
     video_id = put_video(stack, source)
     video = Video.model_validate(stack["table"].get_item(Key=video_key(video_id))["Item"])
-    wanted = clips.checked_request(
-        clips.ClipRequest(start_s=1, end_s=3, mode="accurate"), video, clips.clip_settings()
+    wanted = rules.checked_request(
+        ClipRequest(start_s=1, end_s=3, mode="accurate"), video, clip_settings()
     )
     barrier = threading.Barrier(8)
     results: list[tuple[str, bool]] = []
 
     def ask() -> None:
         barrier.wait()
-        clip, created = clip_store.create_clip(clips.new_clip(video, wanted), max_per_day=1000)
+        clip, created = clip_store.create_clip(rules.new_clip(video, wanted), max_per_day=1000)
         results.append((clip.clip_id, created))
 
     # When they race to create it

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from moto import mock_aws
 
-from practika import aws, uploads
+from practika import aws, settings
 from tests.integration.conftest import call_upload_api, clear_cached_configuration, create_table_from_template
 
 BUCKET = "practika-test-uploads"
@@ -181,7 +181,7 @@ def test_too_many_pending_uploads_answer_429_and_log_a_security_event(
 
 def test_the_daily_byte_allowance_answers_429_once_used_up(stack: None, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("MAX_PENDING_UPLOADS", "100")
-    uploads.upload_settings.cache_clear()
+    settings.upload_settings.cache_clear()
     assert new_video(400 * MIB)[0] == 201
     assert new_video(400 * MIB)[0] == 201
 

@@ -17,7 +17,9 @@ import pytest
 import requests
 from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingError
 
-from practika import aws, uploads, validation
+from practika import aws, settings
+from practika.videos import store, uploads, validation
+from practika.videos.model import CreateVideoRequest
 from tests import mediafactory
 from tests.conftest import FakeLambdaContext, load_event
 from tests.integration.conftest import (
@@ -62,7 +64,7 @@ def stack(moto_server: tuple[str, RecordingApp], monkeypatch: pytest.MonkeyPatch
 
 
 def request_upload(case: mediafactory.MediaCase, owner: str = OWNER) -> str:
-    request = uploads.CreateVideoRequest(
+    request = CreateVideoRequest(
         filename=case.filename, content_type=case.content_type, size_bytes=max(case.size_bytes, 1)
     )
     return uploads.create_upload(owner, request).video_id
@@ -203,7 +205,7 @@ def test_a_multipart_upload_over_http_completes_and_ends_ready(
     # Given a 7 MB video above a lowered multipart threshold (parts of 5 MiB)
     monkeypatch.setenv("MULTIPART_THRESHOLD_BYTES", str(1024 * 1024))
     monkeypatch.setenv("MULTIPART_PART_BYTES", str(5 * 1024 * 1024))
-    uploads.upload_settings.cache_clear()
+    settings.upload_settings.cache_clear()
     path = mediafactory.make_noise_video(tmp_path / "big.mp4", size_bytes=7 * 1024 * 1024, duration_s=4.0)
     data = path.read_bytes()
     body = {"filename": "big.mp4", "content_type": "video/mp4", "size_bytes": len(data)}
@@ -316,7 +318,7 @@ def test_a_file_larger_than_announced_is_rejected_as_a_size_mismatch(
     stack: RecordingApp, corpus: dict[str, mediafactory.MediaCase]
 ) -> None:
     case = corpus["h264_aac_mp4"]
-    request = uploads.CreateVideoRequest(filename="a.mp4", content_type="video/mp4", size_bytes=1000)
+    request = CreateVideoRequest(filename="a.mp4", content_type="video/mp4", size_bytes=1000)
     video_id = uploads.create_upload(OWNER, request).video_id
     put_object(f"uploads/{video_id}", case.path)
 
@@ -333,7 +335,7 @@ def test_a_file_over_the_size_limit_is_rejected_as_too_large_and_deleted_when_co
     video_id = request_upload(case)
     monkeypatch.setenv("MAX_UPLOAD_BYTES", str(case.size_bytes - 1))
     monkeypatch.setenv("REJECTED_OBJECTS", "delete")
-    validation.validation_settings.cache_clear()
+    settings.validation_settings.cache_clear()
     put_object(f"uploads/{video_id}", case.path)
 
     run_validate(s3_event(f"uploads/{video_id}"))
@@ -362,9 +364,9 @@ def test_a_file_that_makes_ffprobe_hang_is_killed_and_rejected(
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Stall)
     server.daemon_threads = True
     threading.Thread(target=server.serve_forever, daemon=True).start()
-    monkeypatch.setattr(uploads, "presign_probe_url", lambda *_: f"http://127.0.0.1:{server.server_port}/v.mp4")
+    monkeypatch.setattr(store, "presign_probe_url", lambda *_: f"http://127.0.0.1:{server.server_port}/v.mp4")
     monkeypatch.setenv("PROBE_TIMEOUT_S", "3")
-    validation.validation_settings.cache_clear()
+    settings.validation_settings.cache_clear()
     case = corpus["h264_aac_mp4"]
     video_id = request_upload(case)
     put_object(f"uploads/{video_id}", case.path)

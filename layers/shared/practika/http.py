@@ -36,8 +36,7 @@ def build_resolver() -> APIGatewayHttpResolver:
     @app.exception_handler(RequestValidationError)
     def _validation_error(error: RequestValidationError) -> Response:
         details = [
-            {"loc": list(err.get("loc", ())), "type": err.get("type"), "msg": err.get("msg")}
-            for err in error.errors()
+            {"loc": list(err.get("loc", ())), "type": err.get("type"), "msg": err.get("msg")} for err in error.errors()
         ]
         code = "invalid_json" if any(d["type"] == "json_invalid" for d in details) else "validation_error"
         return error_response(HTTPStatus.UNPROCESSABLE_ENTITY, code, "the request is not valid", details)

@@ -8,6 +8,7 @@ import os
 from enum import StrEnum
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.metrics import MetricUnit, single_metric
 
 NAMESPACE = "Practika"
 
@@ -53,3 +54,15 @@ class SecurityEvent(StrEnum):
 
 def log_security_event(kind: SecurityEvent, message: str, **facts: object) -> None:
     logger.warning(message, extra={"security_event": kind.value, **facts})
+
+
+def count_by(name: MetricName, dimension: str, value: str) -> None:
+    """A count with its own dimension (mode, error code) on top of service and environment."""
+    with single_metric(
+        name=name,
+        unit=MetricUnit.Count,
+        value=1,
+        namespace=NAMESPACE,
+        default_dimensions=metrics.default_dimensions,
+    ) as metric:
+        metric.add_dimension(name=dimension, value=value)

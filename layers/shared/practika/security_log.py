@@ -9,25 +9,15 @@ import contextlib
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from functools import cache
 
 from practika import aws
 from practika.observability import tracer
-from practika.settings import EnvSettings
+from practika.settings import security_log_settings
 
 # PutLogEvents takes at most 10,000 events and 1 MiB a call; subscription deliveries are far smaller,
 # but a burst (quota abuse) must not fail the whole delivery.
 MAX_EVENTS_PER_CALL = 1000
 MAX_BYTES_PER_CALL = 900_000
-
-
-class SecurityLogSettings(EnvSettings):
-    security_log_group: str
-
-
-@cache
-def security_log_settings() -> SecurityLogSettings:
-    return SecurityLogSettings.from_env()
 
 
 @dataclass(frozen=True)

@@ -5,9 +5,12 @@ from typing import Any
 
 import pytest
 
-from practika import clip_store, clips, video_store
+from practika import settings
+from practika.clips import store as clip_store
+from practika.clips.model import Clip, ClipStatus
 from practika.errors import NotFound, QuotaExceeded
-from practika.models import Clip, ClipStatus, MediaFacts, Video, VideoStatus
+from practika.videos import store as video_store
+from practika.videos.model import MediaFacts, Video, VideoStatus
 
 VIDEO = Video(
     video_id="vid_1",
@@ -60,7 +63,7 @@ def store(monkeypatch) -> FakeStore:
     monkeypatch.setenv("CLIP_QUEUE_URL", "https://sqs.example/clip-queue")
     monkeypatch.setenv("MIN_CLIP_SECONDS", "1")
     monkeypatch.setenv("MAX_CLIP_SECONDS", "5")
-    clips.clip_settings.cache_clear()
+    settings.clip_settings.cache_clear()
     fake = FakeStore()
     for name in ("get_clip", "get_owned_clip", "create_clip", "enqueue", "presign_download"):
         monkeypatch.setattr(clip_store, name, getattr(fake, name))
@@ -72,7 +75,7 @@ def store(monkeypatch) -> FakeStore:
 
     monkeypatch.setattr(video_store, "get_owned_video", get_owned_video)
     yield fake
-    clips.clip_settings.cache_clear()
+    settings.clip_settings.cache_clear()
 
 
 def post(event: Any, context: Any, body: Any, video_id: str = "vid_1", sub: str = "user-alice") -> tuple[int, dict]:

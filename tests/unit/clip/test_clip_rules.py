@@ -4,11 +4,13 @@ from datetime import datetime, timedelta
 
 import pytest
 
-from practika import clips
+from practika.clips import rules as clips
+from practika.clips.model import ClipMode, ClipRange, ClipRequest
 from practika.errors import ClipTooLong, ClipTooShort, InvalidClipRange, RangeBeyondVideo, VideoNotReady
-from practika.models import ClipMode, ClipRange, MediaFacts, Video, VideoStatus
+from practika.settings import ClipSettings
+from practika.videos.model import MediaFacts, Video, VideoStatus
 
-SETTINGS = clips.ClipSettings(clip_queue_url="https://sqs.example/q", min_clip_seconds=1, max_clip_seconds=60)
+SETTINGS = ClipSettings(clip_queue_url="https://sqs.example/q", min_clip_seconds=1, max_clip_seconds=60)
 
 
 def video(status: VideoStatus = VideoStatus.READY, duration_s: float = 30.0) -> Video:
@@ -28,8 +30,8 @@ def video(status: VideoStatus = VideoStatus.READY, duration_s: float = 30.0) -> 
     )
 
 
-def ask(start: float, end: float, mode: str = "fast") -> clips.ClipRequest:
-    return clips.ClipRequest(start_s=start, end_s=end, mode=ClipMode(mode))
+def ask(start: float, end: float, mode: str = "fast") -> ClipRequest:
+    return ClipRequest(start_s=start, end_s=end, mode=ClipMode(mode))
 
 
 def test_a_range_inside_the_video_is_accepted_and_rounded_to_the_millisecond():
@@ -79,7 +81,7 @@ def test_a_video_that_is_not_ready_refuses_clips_with_409(status):
                                   {"start_s": 0, "end_s": 2, "mode": "fast", "speed": 2}])
 def test_a_malformed_request_body_is_a_validation_error(body):
     with pytest.raises(ValueError):
-        clips.ClipRequest.model_validate(body)
+        ClipRequest.model_validate(body)
 
 
 def test_the_same_request_gives_the_same_id_and_any_difference_another():

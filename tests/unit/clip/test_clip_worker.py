@@ -7,9 +7,10 @@ from typing import Any
 
 import pytest
 
-from practika import clip_store, clips
+from practika.clips import store as clip_store
+from practika.clips import worker as clip_worker
+from practika.clips.model import Clip, ClipError, ClipMode, ClipRange, ClipStatus, ClipTimes
 from practika.media.cut import CutError, CutResult
-from practika.models import Clip, ClipError, ClipMode, ClipRange, ClipStatus, ClipTimes
 
 QUEUED = Clip(
     clip_id="c" * 32,
@@ -70,7 +71,7 @@ def fakes(monkeypatch) -> Fakes:
     fake = Fakes()
     for name in ("start_processing", "release", "presign_source", "upload_clip", "mark_ready", "mark_failed"):
         monkeypatch.setattr(clip_store, name, getattr(fake, name))
-    monkeypatch.setattr(clips, "cut_clip", fake.cut_clip)
+    monkeypatch.setattr(clip_worker, "cut_clip", fake.cut_clip)
     return fake
 
 
@@ -79,7 +80,7 @@ def remaining() -> int:
 
 
 def test_a_job_cuts_uploads_and_marks_the_clip_ready_with_the_measured_times(fakes):
-    done = clips.process_clip(QUEUED.clip_id, attempt=1, remaining_ms=remaining)
+    done = clip_worker.process_clip(QUEUED.clip_id, attempt=1, remaining_ms=remaining)
 
     assert done is not None and done.status == ClipStatus.READY
     assert done.actual == ClipTimes(start_s=2.0, end_s=4.6, duration_s=2.6)
@@ -89,15 +90,15 @@ def test_a_job_cuts_uploads_and_marks_the_clip_ready_with_the_measured_times(fak
 def test_a_finished_clip_is_never_cut_again(fakes):
     fakes.clip = QUEUED.model_copy(update={"status": ClipStatus.READY})
 
-    assert clips.process_clip(QUEUED.clip_id, attempt=2, remaining_ms=remaining) is None
+    assert clip_worker.process_clip(QUEUED.clip_id, attempt=2, remaining_ms=remaining) is None
     assert fakes.cut_calls == 0
 
 
 def test_a_transient_failure_is_retried_and_the_lease_given_back(fakes):
     fakes.cut_error = CutError("timeout", "ffmpeg ran over", transient=True)
 
-    with pytest.raises(clips.ClipRetry):
-        clips.process_clip(QUEUED.clip_id, attempt=1, remaining_ms=remaining)
+    with pytest.raises(clip_worker.ClipRetry):
+        clip_worker.process_clip(QUEUED.clip_id, attempt=1, remaining_ms=remaining)
 
     assert fakes.clip is not None and fakes.clip.status == ClipStatus.PROCESSING
     assert fakes.released == 1
@@ -106,7 +107,7 @@ def test_a_transient_failure_is_retried_and_the_lease_given_back(fakes):
 def test_a_transient_failure_on_the_last_attempt_fails_the_clip_with_its_code(fakes):
     fakes.cut_error = CutError("timeout", "ffmpeg ran over", transient=True)
 
-    done = clips.process_clip(QUEUED.clip_id, attempt=clips.MAX_ATTEMPTS, remaining_ms=remaining)
+    done = clip_worker.process_clip(QUEUED.clip_id, attempt=clip_worker.MAX_ATTEMPTS, remaining_ms=remaining)
 
     assert done is not None and done.status == ClipStatus.FAILED
     assert done.error == ClipError(code="timeout", message="ffmpeg ran over")
@@ -115,7 +116,7 @@ def test_a_transient_failure_on_the_last_attempt_fails_the_clip_with_its_code(fa
 def test_a_deterministic_failure_fails_the_clip_at_once(fakes, capsys):
     fakes.cut_error = CutError("cut_failed", "ffmpeg could not cut the clip", transient=False)
 
-    done = clips.process_clip(QUEUED.clip_id, attempt=1, remaining_ms=remaining)
+    done = clip_worker.process_clip(QUEUED.clip_id, attempt=1, remaining_ms=remaining)
 
     assert done is not None and done.error is not None and done.error.code == "cut_failed"
     emf = [json.loads(line) for line in capsys.readouterr().out.splitlines() if "ClipFailures" in line]
@@ -128,7 +129,7 @@ def test_a_missing_source_is_final(fakes, monkeypatch):
 
     monkeypatch.setattr(clip_store, "presign_source", gone)
 
-    done = clips.process_clip(QUEUED.clip_id, attempt=1, remaining_ms=remaining)
+    done = clip_worker.process_clip(QUEUED.clip_id, attempt=1, remaining_ms=remaining)
 
     assert done is not None and done.error is not None and done.error.code == "source_missing"
 
@@ -138,7 +139,7 @@ def test_the_worker_reports_only_the_records_that_must_come_back(event, lambda_c
 
     def process(clip_id: str, *, attempt: int, remaining_ms: Any) -> None:
         if clip_id == "retry-me":
-            raise clips.ClipRetry("timeout", "ran over")
+            raise clip_worker.ClipRetry("timeout", "ran over")
 
     monkeypatch.setattr(worker, "process_clip", process)
     template = event("sqs-clip-job.json")["Records"][0]

@@ -7,8 +7,9 @@ import pytest
 
 from practika.media.probe import ProbeReport, Sniffed, sniff
 from practika.observability import SecurityEvent
-from practika.uploads import MIB, CreateVideoRequest, plan_parts, upload_window_s
-from practika.validation import ValidationSettings, check_size, judge_report, judge_unreadable, s3_objects
+from practika.settings import MIB, ValidationSettings
+from practika.videos.model import CreateVideoRequest
+from practika.videos.rules import check_size, judge_report, judge_unreadable, plan_parts, s3_objects, upload_window_s
 from tests.conftest import load_event
 
 LIMITS = ValidationSettings(

@@ -1,1 +1,2 @@
-"""Media probing and cutting with ffprobe and ffmpeg."""
+"""Media: ffprobe and ffmpeg run safely (tools), a file's facts and first bytes (probe), and
+clips cut by stream copy or re-encode (cut)."""

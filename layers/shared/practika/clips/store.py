@@ -1,4 +1,4 @@
-"""Data access for clips: the clip records and daily quota counters (DynamoDB), the clip queue
+"""Clips: data access, the clip records and daily quota counters (DynamoDB), the clip queue
 (SQS), the source and clip objects (S3).
 
 Status moves queued -> processing -> ready | failed, each step a conditional write, so a
@@ -15,11 +15,13 @@ from typing import Any
 from boto3.s3.transfer import TransferConfig
 from botocore.exceptions import ClientError
 
-from practika import aws, video_store
+from practika import aws
+from practika.clips.model import Clip, ClipError, ClipStatus, ClipTimes, clip_key
 from practika.errors import NotFound, QuotaExceeded
-from practika.models import Clip, ClipError, ClipStatus, ClipTimes, clip_key, upload_object_key
 from practika.observability import tracer
 from practika.settings import storage_settings
+from practika.videos import store as video_store
+from practika.videos.model import upload_object_key
 
 # Clips above this size go up in parts (parallel, each part retried on its own).
 _TRANSFER = TransferConfig(multipart_threshold=16 * 1024 * 1024, multipart_chunksize=16 * 1024 * 1024)

@@ -1,4 +1,4 @@
-"""Data access for video records (DynamoDB).
+"""Videos: data access, the video records (DynamoDB) and the uploaded objects (S3).
 
 A video moves awaiting_upload -> validating -> ready | rejected, each step a conditional write,
 so duplicate and out-of-order S3 events can never move it backwards or count it twice.
@@ -13,16 +13,19 @@ import json
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, Literal
 
 from boto3.dynamodb.conditions import Attr, Key
 from botocore.exceptions import ClientError
 
 from practika import aws
 from practika.errors import NotFound
-from practika.models import MediaFacts, Rejection, Video, VideoStatus, video_key
-from practika.observability import tracer
+from practika.observability import logger, tracer
 from practika.settings import storage_settings
+from practika.videos.model import MediaFacts, PartUrl, Rejection, Video, VideoStatus, video_key
+from practika.videos.rules import quarantine_key
+
+SNIFF_BYTES = 4096
 
 DAY_COUNTER_TTL_S = 3 * 24 * 3600
 
@@ -222,3 +225,107 @@ def mark_ready(video_id: str, media: MediaFacts, etag: str) -> bool:
 def mark_rejected(video_id: str, rejection: Rejection, etag: str) -> bool:
     """validating -> rejected; False when another delivery of the same event got there first."""
     return _finish(video_id, VideoStatus.REJECTED, "rejection", rejection.model_dump(mode="json"), etag)
+
+
+# --- the uploaded objects (S3) ---------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ObjectInfo:
+    size_bytes: int
+    etag: str
+
+
+@tracer.capture_method
+def presign_post(key: str, content_type: str, size_bytes: int, expiry_s: int) -> dict[str, Any]:
+    """A presigned POST whose policy allows exactly this key, this Content-Type and at most the declared size."""
+    bucket = storage_settings().uploads_bucket
+    return aws.client("s3").generate_presigned_post(
+        Bucket=bucket,
+        Key=key,
+        Fields={"Content-Type": content_type},
+        Conditions=[
+            {"Content-Type": content_type},
+            ["content-length-range", 1, size_bytes],
+        ],
+        ExpiresIn=expiry_s,
+    )
+
+
+@tracer.capture_method
+def start_multipart(key: str, content_type: str, part_count: int, expiry_s: int) -> tuple[str, list[PartUrl]]:
+    s3 = aws.client("s3")
+    bucket = storage_settings().uploads_bucket
+    upload_id = s3.create_multipart_upload(Bucket=bucket, Key=key, ContentType=content_type)["UploadId"]
+    urls = [
+        PartUrl(
+            part_number=number,
+            url=s3.generate_presigned_url(
+                "upload_part",
+                Params={"Bucket": bucket, "Key": key, "UploadId": upload_id, "PartNumber": number},
+                ExpiresIn=expiry_s,
+            ),
+        )
+        for number in range(1, part_count + 1)
+    ]
+    return upload_id, urls
+
+
+def abort_multipart(key: str, upload_id: str) -> None:
+    try:
+        aws.client("s3").abort_multipart_upload(Bucket=storage_settings().uploads_bucket, Key=key, UploadId=upload_id)
+    except ClientError as error:
+        logger.warning("multipart abort failed", error=error.response.get("Error", {}).get("Code"))
+
+
+@tracer.capture_method
+def complete_multipart(key: str, upload_id: str, parts: list[dict[str, Any]]) -> None:
+    aws.client("s3").complete_multipart_upload(
+        Bucket=storage_settings().uploads_bucket,
+        Key=key,
+        UploadId=upload_id,
+        MultipartUpload={"Parts": parts},
+    )
+
+
+@tracer.capture_method
+def head_upload(bucket: str, key: str) -> ObjectInfo | None:
+    """Size and ETag of the object, or None when it is gone (moved away by an earlier delivery)."""
+    try:
+        head = aws.client("s3").head_object(Bucket=bucket, Key=key)
+    except ClientError as error:
+        if error.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
+            return None
+        raise
+    return ObjectInfo(size_bytes=int(head["ContentLength"]), etag=str(head["ETag"]).strip('"'))
+
+
+@tracer.capture_method
+def read_first_bytes(bucket: str, key: str, count: int = SNIFF_BYTES) -> bytes:
+    answer = aws.client("s3").get_object(Bucket=bucket, Key=key, Range=f"bytes=0-{count - 1}")
+    return answer["Body"].read(count)
+
+
+def presign_probe_url(bucket: str, key: str, expiry_s: int) -> str:
+    """A short-lived GET for ffprobe; the content type is forced so no stored type can steer a demuxer."""
+    return aws.client("s3").generate_presigned_url(
+        "get_object",
+        Params={"Bucket": bucket, "Key": key, "ResponseContentType": "application/octet-stream"},
+        ExpiresIn=max(60, expiry_s),
+    )
+
+
+@tracer.capture_method
+def move_out_of_uploads(bucket: str, key: str, mode: Literal["quarantine", "delete"]) -> str | None:
+    """Take a rejected object out of uploads/: copied to quarantine/ (expired by lifecycle) or deleted.
+
+    Returns the quarantine key, or None when deleted. The managed copy switches to a multipart
+    copy above 5 GB, which a plain CopyObject refuses.
+    """
+    s3 = aws.client("s3")
+    target = None
+    if mode == "quarantine":
+        target = quarantine_key(key)
+        s3.copy({"Bucket": bucket, "Key": key}, bucket, target)
+    s3.delete_object(Bucket=bucket, Key=key)
+    return target

@@ -1,0 +1,89 @@
+"""Clips: the record as stored in DynamoDB, its keys, and the API and queue shapes."""
+
+from enum import StrEnum
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class ClipStatus(StrEnum):
+    QUEUED = "queued"
+    PROCESSING = "processing"
+    READY = "ready"
+    FAILED = "failed"
+
+
+class ClipMode(StrEnum):
+    FAST = "fast"
+    ACCURATE = "accurate"
+
+
+def clip_key(clip_id: str) -> dict[str, str]:
+    return {"pk": f"CLIP#{clip_id}", "sk": "CLIP"}
+
+
+def clip_object_key(video_id: str, clip_id: str) -> str:
+    return f"clips/{video_id}/{clip_id}.mp4"
+
+
+class ClipRange(BaseModel):
+    """What a clip was asked for (seconds, rounded to the millisecond)."""
+
+    start_s: float
+    end_s: float
+    mode: ClipMode
+
+
+class ClipTimes(BaseModel):
+    """What a clip really covers, measured by ffprobe on the written file."""
+
+    start_s: float
+    end_s: float
+    duration_s: float
+
+
+class ClipError(BaseModel):
+    code: str
+    message: str
+
+
+class Clip(BaseModel):
+    clip_id: str
+    video_id: str
+    owner: str
+    status: ClipStatus
+    requested: ClipRange
+    filename: str
+    created_at: str
+    updated_at: str
+    actual: ClipTimes | None = None
+    error: ClipError | None = None
+    size_bytes: int | None = None
+    attempts: int = 0
+
+
+class ClipRequest(BaseModel):
+    """Body of POST /videos/{id}/clips."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    start_s: float = Field(ge=0, allow_inf_nan=False, description="start, seconds from the video's start")
+    end_s: float = Field(gt=0, allow_inf_nan=False, description="end, seconds (exclusive)")
+    mode: ClipMode = Field(description="fast: stream copy from a key frame; accurate: frame-exact re-encode")
+
+
+class ClipView(BaseModel):
+    """What GET /clips/{id} and POST /videos/{id}/clips answer (DESIGN.md interface table)."""
+
+    clip_id: str
+    video_id: str
+    status: ClipStatus
+    requested: ClipRange
+    actual: ClipTimes | None = None
+    download_url: str | None = None
+    error: ClipError | None = None
+
+
+class ClipJob(BaseModel):
+    """Body of a clip queue message: only the id; the worker reads the rest from the record."""
+
+    clip_id: str

@@ -1,0 +1,67 @@
+"""Clips: asking for a clip (checked, counted against the daily quota, queued once) and showing it."""
+
+from datetime import UTC, datetime
+
+from practika.clips import rules, store
+from practika.clips.model import Clip, ClipRequest, ClipStatus, ClipView, clip_object_key
+from practika.errors import QuotaExceeded
+from practika.observability import MetricName, SecurityEvent, count_by, log_security_event, logger, metrics, tracer
+from practika.settings import clip_settings
+from practika.videos import store as video_store
+
+DOWNLOAD_URL_EXPIRY_S = 900
+
+
+@tracer.capture_method
+def request_clip(owner: str, video_id: str, request: ClipRequest) -> tuple[ClipView, bool]:
+    """The clip for this range of the video, and whether this request created it.
+
+    A clip asked for again answers the existing one; a queued clip whose job may have been lost,
+    or one that failed for a passing reason, is queued again.
+    """
+    logger.append_keys(video_id=video_id)
+    tracer.put_annotation(key="video_id", value=video_id)
+    metrics.add_metric(name=MetricName.CLIP_REQUESTS, unit="Count", value=1)
+    settings = clip_settings()
+    video = video_store.get_owned_video(video_id, owner)
+    wanted = rules.checked_request(request, video, settings)
+    clip = rules.new_clip(video, wanted)
+    logger.append_keys(clip_id=clip.clip_id)
+    tracer.put_annotation(key="clip_id", value=clip.clip_id)
+    existing = store.get_clip(clip.clip_id)
+    if existing is None:
+        try:
+            clip, created = store.create_clip(clip, max_per_day=settings.max_clips_per_day)
+        except QuotaExceeded:
+            log_security_event(SecurityEvent.QUOTA_EXCEEDED, "clip quota exceeded", owner=owner)
+            raise
+    else:
+        clip, created = existing, False
+    if created:
+        store.enqueue(settings.clip_queue_url, clip.clip_id)
+        count_by(MetricName.CLIP_CREATIONS, "mode", clip.requested.mode.value)
+        logger.info("clip queued", mode=clip.requested.mode.value)
+    elif rules.needs_requeue(clip, datetime.now(UTC)):
+        store.touch(clip.clip_id)
+        store.enqueue(settings.clip_queue_url, clip.clip_id)
+        logger.warning("stale queued clip queued again")
+    elif rules.can_retry(clip) and (requeued := store.requeue_failed(clip.clip_id, rules.RETRYABLE_FAILURES)):
+        clip = requeued
+        store.enqueue(settings.clip_queue_url, clip.clip_id)
+        logger.info("failed clip queued again", error_code=existing.error.code if existing and existing.error else None)
+    return _view(clip), created
+
+
+@tracer.capture_method
+def describe_clip(owner: str, clip_id: str) -> ClipView:
+    logger.append_keys(clip_id=clip_id)
+    tracer.put_annotation(key="clip_id", value=clip_id)
+    return _view(store.get_owned_clip(clip_id, owner))
+
+
+def _view(clip: Clip) -> ClipView:
+    url = None
+    if clip.status == ClipStatus.READY:
+        key = clip_object_key(clip.video_id, clip.clip_id)
+        url = store.presign_download(clip, key, expires_s=DOWNLOAD_URL_EXPIRY_S)
+    return rules.view(clip, url)

@@ -1,0 +1,93 @@
+"""Clips: the worker, one clip job from queued to ready (or failed with a code)."""
+
+import time
+from collections.abc import Callable
+
+from boto3.exceptions import Boto3Error
+from botocore.exceptions import BotoCoreError, ClientError
+
+from practika.clips import store
+from practika.clips.model import Clip, ClipError, ClipTimes, clip_object_key
+from practika.media import tools
+from practika.media.cut import CutError, cut_clip
+from practika.observability import MetricName, SecurityEvent, count_by, log_security_event, logger, metrics, tracer
+
+# The worker marks a clip failed on this delivery at the latest, so the clip tells the user why
+# before the queue's redrive policy (maxReceiveCount above this) parks the message in the DLQ.
+MAX_ATTEMPTS = 3
+# Seconds kept back from the Lambda's remaining time for the upload and the final status write.
+WORKER_MARGIN_S = 20.0
+
+
+class ClipRetry(Exception):
+    """A transient failure: the record is reported failed to SQS so the message comes back."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(f"{code}: {message}")
+        self.code = code
+
+
+@tracer.capture_method
+def process_clip(clip_id: str, *, attempt: int, remaining_ms: Callable[[], int]) -> Clip | None:
+    """Run one clip job: processing -> cut -> upload -> ready, or failed with a code.
+
+    Transient failures are raised (the queue redelivers) until the last attempt, which marks
+    the clip failed; deterministic ones mark it failed at once. A clip already ready or failed
+    is left alone, so a redelivered message never cuts twice.
+    """
+    budget_s = tools.time_budget_s(remaining_ms(), margin_s=WORKER_MARGIN_S)
+    clip = store.start_processing(clip_id, lease_s=budget_s + WORKER_MARGIN_S)
+    if clip is None:
+        logger.info("clip already finished")
+        return None
+    tracer.put_annotation(key="video_id", value=clip.video_id)
+    logger.append_keys(video_id=clip.video_id)
+    started = time.perf_counter()
+    try:
+        source_url = store.presign_source(clip.video_id, expires_s=int(budget_s) + 60)
+        with cut_clip(
+            source_url,
+            start_s=clip.requested.start_s,
+            end_s=clip.requested.end_s,
+            mode=clip.requested.mode.value,
+            timeout_s=budget_s,
+        ) as result:
+            store.upload_clip(result.path, clip_object_key(clip.video_id, clip_id))
+    except CutError as error:
+        return _failed(clip, error.code, error.message, transient=error.transient, attempt=attempt)
+    except store.SourceMissing as missing:
+        return _failed(clip, "source_missing", str(missing), transient=False, attempt=attempt)
+    except store.SourceReplaced as replaced:
+        log_security_event(SecurityEvent.OBJECT_REPLACED, "clip source replaced after validation")
+        return _failed(clip, "source_replaced", str(replaced), transient=False, attempt=attempt)
+    except (ClientError, BotoCoreError, Boto3Error) as error:
+        # Boto3Error: upload_file wraps a failed PutObject in S3UploadFailedError, which is neither of
+        # the others; left uncaught it kept the lease and the clip stuck in `processing` until the DLQ.
+        return _failed(clip, "storage_error", type(error).__name__, transient=True, attempt=attempt)
+    actual = ClipTimes(start_s=result.start_s, end_s=result.end_s, duration_s=result.duration_s)
+    done = store.mark_ready(clip_id, actual, result.size_bytes)
+    elapsed_ms = round((time.perf_counter() - started) * 1000)
+    metrics.add_metric(name=MetricName.CLIP_DURATION_SECONDS, unit="Seconds", value=actual.duration_s)
+    metrics.add_metric(name=MetricName.CLIP_PROCESSING_MS, unit="Milliseconds", value=elapsed_ms)
+    if result.source_bytes_read is not None:
+        metrics.add_metric(name=MetricName.CLIP_SOURCE_BYTES_READ, unit="Bytes", value=result.source_bytes_read)
+    logger.info(
+        "clip ready",
+        duration_s=actual.duration_s,
+        start_s=actual.start_s,
+        processing_ms=elapsed_ms,
+        size_bytes=result.size_bytes,
+        source_bytes_read=result.source_bytes_read,
+    )
+    return done
+
+
+def _failed(clip: Clip, code: str, message: str, *, transient: bool, attempt: int) -> Clip:
+    if transient and attempt < MAX_ATTEMPTS:
+        logger.warning("clip attempt failed, will retry", error_code=code, attempt=attempt)
+        store.release(clip.clip_id)
+        raise ClipRetry(code, message)
+    logger.error("clip failed", error_code=code, attempt=attempt, transient=transient)
+    failed = store.mark_failed(clip.clip_id, ClipError(code=code, message=message))
+    count_by(MetricName.CLIP_FAILURES, "code", code)
+    return failed

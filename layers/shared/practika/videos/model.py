@@ -1,0 +1,140 @@
+"""Videos: the record as stored in DynamoDB, its keys, and what the upload API takes and answers
+(DESIGN.md, interfaces)."""
+
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, Field, field_validator
+
+from practika.settings import upload_settings
+
+S3_MAX_PARTS = 10_000
+
+
+class VideoStatus(StrEnum):
+    AWAITING_UPLOAD = "awaiting_upload"
+    VALIDATING = "validating"
+    READY = "ready"
+    REJECTED = "rejected"
+
+
+class MediaFacts(BaseModel):
+    container: str
+    duration_s: float
+    size_bytes: int
+    width: int
+    height: int
+    fps: float
+    video_codec: str
+    audio_codec: str | None = None
+
+
+class Rejection(BaseModel):
+    code: str
+    message: str
+
+
+class Video(BaseModel):
+    video_id: str
+    owner: str
+    status: VideoStatus
+    filename: str
+    content_type: str
+    size_bytes: int
+    created_at: str
+    updated_at: str
+    media: MediaFacts | None = None
+    rejection: Rejection | None = None
+
+
+def video_key(video_id: str) -> dict[str, str]:
+    """DynamoDB key of a video record (single table: pk/sk)."""
+    return {"pk": f"VIDEO#{video_id}", "sk": "VIDEO"}
+
+
+def upload_object_key(video_id: str) -> str:
+    """Where a video's bytes live; chosen by the server, never by the client."""
+    return f"uploads/{video_id}"
+
+
+class CreateVideoRequest(BaseModel):
+    filename: Annotated[str, Field(min_length=1, max_length=255)]
+    content_type: Literal["video/mp4", "video/quicktime", "video/webm", "video/x-matroska", "video/x-m4v"]
+    size_bytes: Annotated[int, Field(ge=1)]
+
+    @field_validator("filename")
+    @classmethod
+    def _plain_name(cls, value: str) -> str:
+        value = value.strip()
+        if not value or any(ch in value for ch in "/\\") or any(not ch.isprintable() for ch in value):
+            raise ValueError("a file name without path separators or control characters")
+        return value
+
+    @field_validator("size_bytes")
+    @classmethod
+    def _within_limit(cls, value: int) -> int:
+        limit = upload_settings().max_upload_bytes
+        if value > limit:
+            raise ValueError(f"at most {limit} bytes")
+        return value
+
+
+class CompletedPart(BaseModel):
+    part_number: Annotated[int, Field(ge=1, le=S3_MAX_PARTS)]
+    etag: Annotated[str, Field(min_length=1, max_length=128)]
+
+
+class CompleteUploadRequest(BaseModel):
+    parts: Annotated[list[CompletedPart], Field(min_length=1, max_length=S3_MAX_PARTS)]
+
+
+class PostUpload(BaseModel):
+    method: Literal["POST"] = "POST"
+    url: str
+    fields: dict[str, str]
+    expires_at: str
+
+
+class PartUrl(BaseModel):
+    part_number: int
+    url: str
+
+
+class MultipartUpload(BaseModel):
+    method: Literal["MULTIPART"] = "MULTIPART"
+    upload_id: str
+    part_size: int
+    parts: list[PartUrl]
+    expires_at: str
+
+
+class VideoView(BaseModel):
+    """A video as the API shows it (DESIGN.md interface table)."""
+
+    video_id: str
+    status: VideoStatus
+    filename: str
+    created_at: str
+    updated_at: str
+    media: MediaFacts | None = None
+    rejection: Rejection | None = None
+
+    @classmethod
+    def of(cls, video: Video) -> "VideoView":
+        return cls.model_validate(video.model_dump(include=set(cls.model_fields)))
+
+
+class CreatedVideo(VideoView):
+    upload: PostUpload | MultipartUpload
+
+
+@dataclass(frozen=True)
+class S3ObjectRef:
+    """A created object named by an S3 notification: what the validate worker is asked to decide."""
+
+    bucket: str
+    key: str
+    event_name: str
+    size_bytes: int | None = None
+    etag: str | None = None

@@ -1,0 +1,133 @@
+"""Uploads: what a client may ask for, the presigned POST or multipart plan it gets, and per-user quotas.
+
+The server chooses the key (`uploads/<video_id>`); the client only ever gets URLs for it. A
+presigned POST's policy pins the bucket, the key, the Content-Type and a content-length-range
+up to the declared size. Above the multipart threshold the client gets one presigned URL per
+part instead and calls `POST /videos/{id}/complete` at the end.
+"""
+
+from datetime import UTC, datetime, timedelta
+
+from botocore.exceptions import ClientError
+
+from practika.errors import Conflict, InvalidRequest, NotFound, QuotaExceeded
+from practika.observability import MetricName, SecurityEvent, log_security_event, logger, metrics, tracer
+from practika.settings import storage_settings, upload_settings
+from practika.videos import store
+from practika.videos.model import (
+    CompleteUploadRequest,
+    CreatedVideo,
+    CreateVideoRequest,
+    MultipartUpload,
+    PostUpload,
+    Video,
+    VideoStatus,
+    VideoView,
+    upload_object_key,
+)
+from practika.videos.rules import is_video_id, new_video_id, plan_parts, upload_window_s
+
+
+def _iso(moment: datetime) -> str:
+    return moment.isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def _refuse_quota(owner: str, reason: str, message: str, **facts: object) -> QuotaExceeded:
+    log_security_event(SecurityEvent.QUOTA_EXCEEDED, "upload quota exceeded", owner=owner, quota=reason, **facts)
+    return QuotaExceeded(message, details={"quota": reason, **facts})
+
+
+@tracer.capture_method
+def create_upload(owner: str, request: CreateVideoRequest, now: datetime | None = None) -> CreatedVideo:
+    """Reserve a video for `owner` and hand out the URLs to upload its bytes."""
+    settings = upload_settings()
+    now = now or datetime.now(UTC)
+    multipart = request.size_bytes > settings.multipart_threshold_bytes
+    window_s = upload_window_s(request.size_bytes, multipart, settings.upload_url_expiry_s)
+    expires = now + timedelta(seconds=window_s)
+    pending = store.count_pending_uploads(owner, int(now.timestamp()))
+    if pending >= settings.max_pending_uploads:
+        raise _refuse_quota(
+            owner, "pending_uploads", "too many uploads are waiting for their file", limit=settings.max_pending_uploads
+        )
+    video_id = new_video_id()
+    key = upload_object_key(video_id)
+    logger.append_keys(video_id=video_id)
+    tracer.put_annotation(key="video_id", value=video_id)
+    video = Video(
+        video_id=video_id,
+        owner=owner,
+        status=VideoStatus.AWAITING_UPLOAD,
+        filename=request.filename,
+        content_type=request.content_type,
+        size_bytes=request.size_bytes,
+        created_at=_iso(now),
+        updated_at=_iso(now),
+    )
+    upload: PostUpload | MultipartUpload
+    upload_id: str | None = None
+    if multipart:
+        part_size, part_count = plan_parts(request.size_bytes, settings.multipart_part_bytes)
+        upload_id, parts = store.start_multipart(key, request.content_type, part_count, window_s)
+        upload = MultipartUpload(upload_id=upload_id, part_size=part_size, parts=parts, expires_at=_iso(expires))
+    else:
+        post = store.presign_post(key, request.content_type, request.size_bytes, settings.upload_url_expiry_s)
+        upload = PostUpload(url=post["url"], fields=post["fields"], expires_at=_iso(expires))
+    try:
+        store.create_video(
+            video,
+            upload_id=upload_id,
+            pending_until=int(expires.timestamp()),
+            day=now.date().isoformat(),
+            max_bytes_per_day=settings.max_upload_bytes_per_day,
+        )
+    except store.DailyBytesExceeded:
+        if upload_id:
+            store.abort_multipart(key, upload_id)
+        raise _refuse_quota(
+            owner, "bytes_per_day", "the daily upload volume is used up", limit=settings.max_upload_bytes_per_day
+        ) from None
+    metrics.add_metric(name=MetricName.VIDEO_UPLOAD_REQUESTS, unit="Count", value=1)
+    logger.info("upload issued", method=upload.method, size_bytes=request.size_bytes)
+    return CreatedVideo(**VideoView.of(video).model_dump(), upload=upload)
+
+
+def _owned(owner: str, video_id: str) -> Video:
+    if not is_video_id(video_id):
+        raise NotFound("no such video", details={"video_id": video_id})
+    return store.get_owned_video(video_id, owner)
+
+
+@tracer.capture_method
+def describe_video(owner: str, video_id: str) -> VideoView:
+    return VideoView.of(_owned(owner, video_id))
+
+
+@tracer.capture_method
+def complete_upload(owner: str, video_id: str, request: CompleteUploadRequest) -> VideoView:
+    """Assemble the parts of a multipart upload; repeating the call after success answers the same."""
+    video = _owned(owner, video_id)
+    logger.append_keys(video_id=video_id)
+    tracer.put_annotation(key="video_id", value=video_id)
+    upload_id = store.upload_id_of(video_id)
+    if upload_id is None:
+        raise Conflict("this video was not uploaded in parts", details={"video_id": video_id})
+    if video.status != VideoStatus.AWAITING_UPLOAD:
+        return VideoView.of(video)
+    numbers = [part.part_number for part in request.parts]
+    if numbers != list(range(1, len(numbers) + 1)):
+        raise InvalidRequest("parts must be numbered 1..N in order, each once", details={"part_numbers": numbers})
+    key = upload_object_key(video_id)
+    try:
+        store.complete_multipart(key, upload_id, [{"PartNumber": p.part_number, "ETag": p.etag} for p in request.parts])
+    except ClientError as error:
+        code = error.response.get("Error", {}).get("Code", "")
+        if code == "NoSuchUpload":
+            if store.head_upload(storage_settings().uploads_bucket, key) is not None:
+                return VideoView.of(store.get_owned_video(video_id, owner))
+            raise Conflict("the upload expired or was aborted", details={"video_id": video_id}) from None
+        if code in ("InvalidPart", "InvalidPartOrder", "EntityTooSmall"):
+            raise InvalidRequest("the parts do not match the uploaded ones", details={"s3_error": code}) from None
+        raise
+    logger.info("multipart upload completed", parts=len(numbers))
+    return VideoView.of(store.get_owned_video(video_id, owner))

@@ -1,0 +1,183 @@
+"""Validation of an uploaded object: from its bytes to `ready` with media facts or `rejected` with a code.
+
+Nothing a client said is trusted: not the file name, not the content type, not the declared
+size. The verdict comes from the first bytes (sniffing), ffprobe's reading of the container
+index over a presigned GET, and a bounded decode sample, checked against configured limits.
+"""
+
+import time
+
+from aws_lambda_powertools.metrics import MetricUnit, single_metric
+
+from practika.media import tools
+from practika.media.probe import ProbeCrashed, ProbeFailed, decoded_frames, probe, sniff
+from practika.observability import (
+    NAMESPACE,
+    MetricName,
+    SecurityEvent,
+    log_security_event,
+    logger,
+    metrics,
+    tracer,
+)
+from practika.settings import validation_settings
+from practika.videos import store
+from practika.videos.model import S3ObjectRef, VideoStatus
+from practika.videos.rules import (
+    UPLOADS_PREFIX,
+    Verdict,
+    check_size,
+    is_video_id,
+    judge_report,
+    judge_unreadable,
+    reject,
+    video_stream,
+)
+
+# Below this much time a probe could not finish fairly: the message is retried instead of the
+# video being rejected for our lack of time.
+MIN_PROBE_BUDGET_S = 3.0
+TAIL_SAMPLE_S = 1.0
+
+
+class NotEnoughTime(Exception):
+    """Too little Lambda time is left to probe fairly; the message is retried."""
+
+
+# A crashed ffprobe says nothing about the file: the message is retried, and only a file that
+# crashes it on this many deliveries (fewer than IngestQueue's maxReceiveCount) is rejected.
+CRASH_ATTEMPTS = 3
+
+
+def _count_failure(code: str) -> None:
+    with single_metric(
+        name=MetricName.VALIDATION_FAILURES,
+        unit=MetricUnit.Count,
+        value=1,
+        namespace=NAMESPACE,
+        default_dimensions=metrics.default_dimensions,
+    ) as metric:
+        if metrics.service:
+            metric.add_dimension(name="service", value=str(metrics.service))
+        metric.add_dimension(name="reason", value=code)
+
+
+class _Deadline:
+    def __init__(self, budget_s: float) -> None:
+        self.ends = time.monotonic() + budget_s
+
+    def left(self) -> float:
+        return self.ends - time.monotonic()
+
+
+@tracer.capture_method
+def inspect(bucket: str, key: str, size_bytes: int, budget_s: float, attempt: int = 1) -> Verdict:
+    """Sniff, probe and sample-decode the object; every ffprobe run shares one deadline.
+
+    `attempt` is the message's delivery count: a crash of ffprobe is retried until CRASH_ATTEMPTS.
+    """
+    limits = validation_settings()
+    deadline = _Deadline(budget_s)
+    sniffed = sniff(store.read_first_bytes(bucket, key))
+    url = store.presign_probe_url(bucket, key, int(budget_s) + 30)
+    try:
+        report = probe(url, deadline.left())
+        metrics.add_metric(name=MetricName.PROBE_MS, unit="Milliseconds", value=report.probe_ms)
+        verdict = judge_report(report, sniffed, size_bytes, limits)
+        stream = video_stream(report)
+        if verdict.media is None or stream is None:
+            return verdict
+        # ffprobe already decoded the first frames to learn the codec parameters; the tail is what a
+        # truncated upload lacks while its index still promises it.
+        tail_at = max(0.0, verdict.media.duration_s - TAIL_SAMPLE_S)
+        if decoded_frames(url, tail_at, deadline.left(), stream.index) == 0:
+            return reject("corrupt", "the file is damaged or incomplete", detail=f"no frame decodes at {tail_at}s")
+    except ProbeFailed as failed:
+        return judge_unreadable(sniffed, failed.detail)
+    except ProbeCrashed as crashed:
+        if attempt < CRASH_ATTEMPTS:
+            raise
+        return reject("corrupt", "the file could not be read", SecurityEvent.TOOL_CRASH, detail=str(crashed))
+    except tools.ToolTimeout as timeout:
+        return reject("probe_timeout", "the file could not be read in time", detail=str(timeout))
+    return verdict
+
+
+def _time_budget(remaining_ms: int) -> float:
+    budget = min(validation_settings().probe_timeout_s, tools.time_budget_s(remaining_ms))
+    if budget < MIN_PROBE_BUDGET_S:
+        raise NotEnoughTime(f"{budget:.1f}s left")
+    return budget
+
+
+def _move_out(ref: S3ObjectRef) -> None:
+    target = store.move_out_of_uploads(ref.bucket, ref.key, validation_settings().rejected_objects)
+    logger.info("rejected object moved", key=ref.key, to=target or "deleted")
+
+
+def _unknown_upload(ref: S3ObjectRef) -> str:
+    if store.head_upload(ref.bucket, ref.key) is None:
+        return "gone"
+    log_security_event(SecurityEvent.UNKNOWN_UPLOAD, "object without an upload", key=ref.key)
+    _count_failure("unknown_upload")
+    _move_out(ref)
+    return "unknown_upload"
+
+
+def _settle_stale(ref: S3ObjectRef, stored: store.StoredVideo) -> str:
+    """An event for a video already decided: change nothing, but finish a rejection's cleanup."""
+    found = store.head_upload(ref.bucket, ref.key)
+    status = stored.video.status
+    if found is not None and status == VideoStatus.REJECTED:
+        _move_out(ref)
+    elif found is not None and status == VideoStatus.READY and found.etag != stored.object_etag:
+        # The POST policy stays usable until it expires: someone wrote the key again after validation.
+        log_security_event(SecurityEvent.OBJECT_REPLACED, "validated object replaced", key=ref.key, etag=found.etag)
+    logger.info("stale event ignored", status=status.value)
+    return "stale"
+
+
+@tracer.capture_method
+def validate_object(ref: S3ObjectRef, remaining_ms: int, attempt: int = 1) -> str:
+    """Decide one created object; returns what happened ("ready", a rejection code, "stale", "gone"...)."""
+    settings = validation_settings()
+    if ref.bucket != settings.uploads_bucket or not ref.key.startswith(UPLOADS_PREFIX):
+        logger.warning("object outside uploads ignored", bucket=ref.bucket, key=ref.key)
+        return "ignored"
+    video_id = ref.key.removeprefix(UPLOADS_PREFIX)
+    stored = store.get_video(video_id) if is_video_id(video_id) else None
+    if stored is None:
+        return _unknown_upload(ref)
+    logger.append_keys(video_id=video_id)
+    tracer.put_annotation(key="video_id", value=video_id)
+    budget_s = _time_budget(remaining_ms)
+    begun = store.begin_validation(video_id)
+    if begun is None:
+        return _settle_stale(ref, stored)
+    stored, first = begun
+    found = store.head_upload(ref.bucket, ref.key)
+    if found is None:
+        logger.info("object already gone")
+        return "gone"
+    if first:
+        metrics.add_metric(name=MetricName.VIDEO_UPLOADS, unit="Count", value=1)
+        metrics.add_metric(name=MetricName.UPLOAD_BYTES, unit="Bytes", value=found.size_bytes)
+    verdict = check_size(found.size_bytes, stored.video.size_bytes, settings.max_upload_bytes) or inspect(
+        ref.bucket, ref.key, found.size_bytes, budget_s, attempt
+    )
+    if verdict.media is not None:
+        if store.mark_ready(video_id, verdict.media, found.etag):
+            logger.info("video ready", **verdict.media.model_dump())
+            return "ready"
+        return "stale"
+    assert verdict.rejection is not None
+    if not store.mark_rejected(video_id, verdict.rejection, found.etag):
+        return "stale"
+    code = verdict.rejection.code
+    _count_failure(code)
+    if verdict.security_event is not None:
+        log_security_event(verdict.security_event, "video rejected", reason=code, detail=verdict.detail)
+    else:
+        logger.info("video rejected", reason=code, detail=verdict.detail)
+    _move_out(ref)
+    return code
