@@ -20,15 +20,16 @@ from typing import Any
 import boto3
 from moto.server import ThreadedMotoServer
 
-from devstack.api import ApiServer, routes_from_template
+from devstack.api import ApiServer, cors_from_template, routes_from_template
 from devstack.chatsink import ChatSink
 from devstack.control import ControlServer
 from devstack.faults import FILE_ENV, FaultBook, write_shims
-from devstack.moto_patches import read_ranges_only, serialize_dynamodb
+from devstack.moto_patches import read_ranges_only, s3_cors_as_aws, serialize_dynamodb
 from devstack.queues import QueuePoller
 from devstack.resources import create_stack
 from devstack.runtime import FFMPEG_BIN, FunctionRuntime
 from devstack.template import ROOT
+from devstack.web import WebServer
 
 HOST = "127.0.0.1"
 LOCAL_CHAT = ROOT / "local" / "chat.json"
@@ -53,6 +54,8 @@ def _parse_params(pairs: list[str]) -> dict[str, str]:
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="devstack", description=__doc__)
     parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", "3000")))
+    parser.add_argument("--web-port", type=int, default=int(os.environ.get("WEB_PORT", "3001")),
+                        help="port of the reference upload page (0: any free port)")
     parser.add_argument("--aws-port", type=int, default=int(os.environ.get("AWS_PORT", "0")),
                         help="port of the moto server (default: any free port)")
     parser.add_argument("--state-dir", default=os.environ.get("LOCAL_STATE_DIR", str(ROOT / ".local")))
@@ -83,13 +86,17 @@ def main(argv: list[str] | None = None) -> None:
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
     serialize_dynamodb()  # moto's DynamoDB is not thread-safe; its threaded server is
     read_ranges_only()  # S3 serves a range without reading the whole object; moto did not
+    s3_cors_as_aws()  # browsers get S3's CORS answers from the buckets' rules, not moto's allow-all
     moto = ThreadedMotoServer(ip_address=HOST, port=aws_port, verbose=False)
     moto.start()
     endpoint = f"http://{HOST}:{aws_port}"
     credentials = {"AWS_ACCESS_KEY_ID": "local", "AWS_SECRET_ACCESS_KEY": "local"}
     session = boto3.session.Session(region_name=region, **{k.lower(): v for k, v in credentials.items()})
 
-    stack = create_stack(session, endpoint, _parse_params(args.param), args.visibility_timeout)
+    # The page's origin is the one the template's CORS rules allow locally, unless told otherwise.
+    web = WebServer(HOST, args.web_port)
+    params = {"CorsAllowedOrigins": web.origin, **_parse_params(args.param)}
+    stack = create_stack(session, endpoint, params, args.visibility_timeout)
     sink = ChatSink(HOST, int(os.environ.get("CHAT_SINK_PORT", "0")), state_dir / "chat.jsonl")
     sink.start()
     _configure_chat(stack, session, endpoint, sink.url)
@@ -131,8 +138,11 @@ def main(argv: list[str] | None = None) -> None:
     _subscribe_functions(stack, session, endpoint, control)
     pollers = _start_pollers(stack, sqs, runtimes, args.concurrency, region, log)
 
-    api = ApiServer(HOST, args.port, routes_from_template(stack.template), runtimes)
+    api = ApiServer(HOST, args.port, routes_from_template(stack.template), runtimes,
+                    cors_from_template(stack.template, stack.resolver.resolve))
     api.start()
+    web.api_url = api.url
+    web.start()
 
     description = {
         "api_url": api.url,
@@ -144,11 +154,13 @@ def main(argv: list[str] | None = None) -> None:
         "control_url": control.url,
         "logs_dir": str(state_dir / "logs"),
         "parameters": stack.resolver.parameters,
+        "web_url": web.url,
     }
     tmp = stack_file.with_suffix(".tmp")
     tmp.write_text(json.dumps(description, indent=2))
     tmp.replace(stack_file)
     print(f"local stack ready: API {api.url}, AWS {endpoint}, chat sink {sink.url}", flush=True)
+    print(f"  upload page {web.url}", flush=True)
     print(f"  details in {stack_file}; logs in {state_dir / 'logs'}; Ctrl-C stops", flush=True)
 
     stopping = threading.Event()
@@ -158,6 +170,7 @@ def main(argv: list[str] | None = None) -> None:
     print("stopping local stack", flush=True)
     stack_file.unlink(missing_ok=True)
     api.stop()
+    web.stop()
     for poller in pollers:
         poller.stop()
     for runtime in runtimes.values():

@@ -1,4 +1,4 @@
-"""The HTTP API of template.yaml on 127.0.0.1: routes, JWT check before any handler, payload 2.0."""
+"""The HTTP API of template.yaml on 127.0.0.1: routes, JWT check before any handler, payload 2.0, CORS."""
 
 import base64
 import json
@@ -46,6 +46,70 @@ def routes_from_template(template: dict[str, Any]) -> list[Route]:
     return routes
 
 
+@dataclass(frozen=True)
+class Cors:
+    """The HttpApi's CorsConfiguration, applied as API Gateway applies it."""
+
+    allow_origins: tuple[str, ...]
+    allow_methods: tuple[str, ...] = ()
+    allow_headers: tuple[str, ...] = ()
+    expose_headers: tuple[str, ...] = ()
+    max_age: int | None = None
+    allow_credentials: bool = False
+
+    def allowed(self, origin: str) -> str | None:
+        """The Access-Control-Allow-Origin value for this origin, None when it is not allowed."""
+        for allowed in self.allow_origins:
+            if allowed == "*":
+                return "*"
+            if allowed.lower() == origin.lower() or (allowed.endswith("://*") and origin.startswith(allowed[:-1])):
+                return origin
+        return None
+
+    def preflight(self, origin: str) -> tuple[int, dict[str, str], bytes]:
+        # API Gateway answers every preflight 204 itself, without authorizer or integration; an origin
+        # it does not allow gets no CORS headers, so the browser refuses the request.
+        allow_origin = self.allowed(origin)
+        if allow_origin is None:
+            return 204, {}, b""
+        headers = self.headers(allow_origin)
+        if self.allow_methods:
+            headers["access-control-allow-methods"] = ",".join(self.allow_methods)
+        if self.allow_headers:
+            headers["access-control-allow-headers"] = ",".join(self.allow_headers)
+        if self.max_age is not None:
+            headers["access-control-max-age"] = str(self.max_age)
+        return 204, headers, b""
+
+    def headers(self, allow_origin: str) -> dict[str, str]:
+        headers = {"access-control-allow-origin": allow_origin}
+        if self.allow_credentials:
+            headers["access-control-allow-credentials"] = "true"
+        if self.expose_headers:
+            headers["access-control-expose-headers"] = ",".join(self.expose_headers)
+        return headers
+
+
+def cors_from_template(template: dict[str, Any], resolve: Any) -> Cors | None:
+    """The HttpApi's CORS rules with parameters resolved, or None when it has none (no CORS at all)."""
+    for resource in template["Resources"].values():
+        if resource["Type"] != "AWS::Serverless::HttpApi":
+            continue
+        config = resource["Properties"].get("CorsConfiguration")
+        if not config:
+            return None
+        config = resolve(config)
+        return Cors(
+            allow_origins=tuple(config.get("AllowOrigins") or ()),
+            allow_methods=tuple(m.upper() for m in config.get("AllowMethods") or ()),
+            allow_headers=tuple(h.lower() for h in config.get("AllowHeaders") or ()),
+            expose_headers=tuple(h.lower() for h in config.get("ExposeHeaders") or ()),
+            max_age=int(config["MaxAge"]) if "MaxAge" in config else None,
+            allow_credentials=str(config.get("AllowCredentials", False)).lower() == "true",
+        )
+    return None
+
+
 def _gateway_error(status: int, message: str, code: str) -> tuple[int, dict[str, str], bytes]:
     # API Gateway itself answers {"message": ...}; the error object of DESIGN.md is added so
     # clients can read every error the same way.
@@ -54,9 +118,11 @@ def _gateway_error(status: int, message: str, code: str) -> tuple[int, dict[str,
 
 
 class ApiServer(BackgroundServer):
-    def __init__(self, host: str, port: int, routes: list[Route], runtimes: dict[str, FunctionRuntime]) -> None:
+    def __init__(self, host: str, port: int, routes: list[Route], runtimes: dict[str, FunctionRuntime],
+                 cors: Cors | None = None) -> None:
         self.routes = routes
         self.runtimes = runtimes
+        self.cors = cors
         api = self
 
         class Handler(QuietHandler):
@@ -78,6 +144,22 @@ class ApiServer(BackgroundServer):
         super().__init__(host, port, Handler, name="api")
 
     def handle(self, method: str, target: str, headers: dict[str, str], body: bytes,
+               source_ip: str) -> tuple[int, dict[str, str], bytes]:
+        lower = {k.lower(): v for k, v in headers.items()}
+        origin = lower.get("origin")
+        if self.cors is None or not origin:
+            return self._route(method, target, headers, body, source_ip)
+        if method == "OPTIONS" and "access-control-request-method" in lower:
+            return self.cors.preflight(origin)
+        status, answer_headers, payload = self._route(method, target, headers, body, source_ip)
+        # With CORS configured, API Gateway drops the integration's CORS headers and adds its own.
+        answer_headers = {k: v for k, v in answer_headers.items() if not k.startswith("access-control-")}
+        allow_origin = self.cors.allowed(origin)
+        if allow_origin is not None:
+            answer_headers.update(self.cors.headers(allow_origin))
+        return status, answer_headers, payload
+
+    def _route(self, method: str, target: str, headers: dict[str, str], body: bytes,
                source_ip: str) -> tuple[int, dict[str, str], bytes]:
         split = urlsplit(target)
         for route in self.routes:

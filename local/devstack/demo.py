@@ -186,6 +186,7 @@ def run(stack: RunningStack) -> None:
 def main() -> None:
     stack = running_or_started(STATE_DIR)
     print(f"local stack: API {stack.api_url}, AWS {stack.description['aws_endpoint_url']}")
+    print(f"upload page (open in a browser): {stack.description.get('web_url')}")
     try:
         run(stack)
     except DemoFailed as failure:

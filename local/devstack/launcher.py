@@ -52,7 +52,8 @@ def start_stack(state_dir: Path, *, port: int | None = None, params: dict[str, s
     child_env = dict(os.environ)
     child_env["PYTHONPATH"] = os.pathsep.join([str(ROOT / "layers" / "shared"), str(ROOT / "local")])
     child_env.update(env or {})
-    args = [sys.executable, "-m", "devstack", "--state-dir", str(state_dir), "--port", str(port or free_port())]
+    args = [sys.executable, "-m", "devstack", "--state-dir", str(state_dir), "--port", str(port or free_port()),
+            "--web-port", "0"]
     for key, value in (params or {}).items():
         args += ["--param", f"{key}={value}"]
     output = (state_dir / "devstack.out").open("wb")

@@ -12,6 +12,7 @@ moto's DynamoDB request handling gives the local stack those semantics (at no co
 on a laptop).
 """
 
+import fnmatch
 import functools
 import threading
 from typing import Any
@@ -98,3 +99,105 @@ def read_ranges_only() -> None:
     FakeKey.value = property(value, whole_value.fset)  # type: ignore[assignment, method-assign]
     S3Response.get_object = get_object  # type: ignore[method-assign]
     S3Response._handle_range_header = handle_range  # type: ignore[method-assign, assignment]
+
+
+_CORS_DENIED = "CORSResponse: This CORS request is not allowed. This is usually because the evalution of Origin, " \
+    "request method / Access-Control-Request-Method or Access-Control-Request-Headers are not whitelisted by the " \
+    "resource's CORS spec."
+
+
+def _cors_rule(bucket: Any, origin: str, method: str, headers: list[str]) -> Any:
+    """S3's choice: the first rule that allows the origin, the method and every requested header."""
+    for rule in bucket.cors:
+        if (any(fnmatch.fnmatchcase(origin, allowed) for allowed in rule.allowed_origins or [])
+                and method in (rule.allowed_methods or [])
+                and all(any(fnmatch.fnmatchcase(h, a.lower()) for a in rule.allowed_headers or []) for h in headers)):
+            return rule
+    return None
+
+
+def _cors_headers(rule: Any, origin: str) -> dict[str, str]:
+    wildcard = "*" in (rule.allowed_origins or [])
+    headers = {
+        "Access-Control-Allow-Origin": "*" if wildcard else origin,
+        "Access-Control-Allow-Methods": ", ".join(rule.allowed_methods),
+        "Vary": "Origin, Access-Control-Request-Headers, Access-Control-Request-Method",
+    }
+    if not wildcard:
+        headers["Access-Control-Allow-Credentials"] = "true"
+    if rule.exposed_headers:
+        headers["Access-Control-Expose-Headers"] = ", ".join(rule.exposed_headers)
+    if rule.max_age_seconds is not None:
+        headers["Access-Control-Max-Age"] = str(rule.max_age_seconds)
+    return headers
+
+
+def _s3_error(status: int, code: str, message: str) -> tuple[int, dict[str, str], bytes]:
+    body = f"<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error><Code>{code}</Code><Message>{message}</Message></Error>"
+    return status, {"content-type": "application/xml"}, body.encode()
+
+
+def s3_cors_as_aws() -> None:
+    """Answer browsers as S3 does from the bucket's CORS rules, and only so (idempotent).
+
+    moto's server adds `Access-Control-Allow-Origin: *` to every answer of every service (flask-cors),
+    so a browser could upload to a bucket with no CORS rules at all; its own preflight answer checks
+    neither the method nor the requested headers. S3: a preflight is answered 200 from the first rule
+    matching origin, method and every requested header (403 otherwise, or when the bucket has no
+    rules); any other request with an Origin gets the headers of the first rule matching origin and
+    method, and none when no rule matches (the request itself still runs).
+    """
+    from moto.moto_server import werkzeug_app
+    from moto.s3.exceptions import MissingBucket
+    from moto.s3.responses import S3Response
+
+    werkzeug_app.DISABLE_GLOBAL_CORS = True  # read when each service's app is built
+    if getattr(S3Response.bucket_response, "_devstack_cors", False):
+        return
+
+    def with_cors(original: Any) -> Any:
+        @functools.wraps(original)
+        def respond(self: Any, request: Any, full_url: str, headers: Any) -> Any:
+            origin = request.headers.get("Origin")
+            if request.method == "OPTIONS":
+                return _preflight(self, request, full_url)
+            status, answer_headers, body = original(self, request, full_url, headers)
+            answer_headers = {k: v for k, v in dict(answer_headers).items()
+                              if not k.lower().startswith("access-control-")}
+            if origin:
+                try:
+                    bucket = self.backend.get_bucket(self.parse_bucket_name_from_url(request, full_url))
+                except MissingBucket:
+                    bucket = None
+                rule = bucket and _cors_rule(bucket, origin, request.method, [])
+                if rule:
+                    answer_headers.update(_cors_headers(rule, origin))
+            return status, answer_headers, body
+
+        respond._devstack_cors = True  # type: ignore[attr-defined]
+        return respond
+
+    def _preflight(self: Any, request: Any, full_url: str) -> Any:
+        self.setup_class(request)
+        origin = request.headers.get("Origin")
+        method = request.headers.get("Access-Control-Request-Method")
+        if not origin or not method:
+            return _s3_error(400, "BadRequest", "Insufficient information. Origin request header needed.")
+        try:
+            bucket = self.backend.get_bucket(self.parse_bucket_name_from_url(request, full_url))
+        except MissingBucket:
+            return _s3_error(404, "NoSuchBucket", "The specified bucket does not exist")
+        if not bucket.cors:
+            return _s3_error(403, "AccessForbidden", "CORSResponse: CORS is not enabled for this bucket.")
+        requested = [h.strip().lower() for h in request.headers.get("Access-Control-Request-Headers", "").split(",")
+                     if h.strip()]
+        rule = _cors_rule(bucket, origin, method, requested)
+        if rule is None:
+            return _s3_error(403, "AccessForbidden", _CORS_DENIED)
+        answer = _cors_headers(rule, origin)
+        if requested:
+            answer["Access-Control-Allow-Headers"] = ", ".join(requested)
+        return 200, answer, b""
+
+    S3Response.bucket_response = with_cors(S3Response.bucket_response)  # type: ignore[method-assign]
+    S3Response.key_response = with_cors(S3Response.key_response)  # type: ignore[method-assign]

@@ -59,6 +59,8 @@ def create_stack(session: boto3.session.Session, endpoint: str, overrides: dict[
     template = load_template()
     region = session.region_name or "us-east-1"
     resolver = Resolver(region=region, parameters=_parameters(template, overrides))
+    resolver.list_parameters = {name for name, spec in template.get("Parameters", {}).items()
+                                if spec.get("Type") == "CommaDelimitedList"}
     evaluate_conditions(template, resolver)
     stack = Stack(template=template, resolver=resolver)
 
@@ -160,6 +162,9 @@ def _create_buckets(stack: Stack, s3: Any) -> None:
         props = resource.get("Properties") or {}
         name = stack.resolver.resolve(props.get("BucketName")) or f"{PREFIX}-{logical_id}".lower()
         s3.create_bucket(Bucket=name)
+        if "CorsConfiguration" in props:
+            cors = _s3_cors(stack.resolver.resolve(props["CorsConfiguration"]))
+            s3.put_bucket_cors(Bucket=name, CORSConfiguration=cors)
         stack.resolver.refs[logical_id] = name
         stack.resolver.attributes[(logical_id, "Arn")] = f"arn:aws:s3:::{name}"
         stack.resources[logical_id] = name
@@ -179,6 +184,13 @@ def _create_buckets(stack: Stack, s3: Any) -> None:
             Bucket=stack.resources[logical_id],
             NotificationConfiguration={"QueueConfigurations": queue_configs},
         )
+
+
+def _s3_cors(config: dict[str, Any]) -> dict[str, Any]:
+    """The template's CorsConfiguration in PutBucketCors's shape (CloudFormation names differ)."""
+    names = {"Id": "ID", "AllowedOrigins": "AllowedOrigins", "AllowedMethods": "AllowedMethods",
+             "AllowedHeaders": "AllowedHeaders", "ExposedHeaders": "ExposeHeaders", "MaxAge": "MaxAgeSeconds"}
+    return {"CORSRules": [{names[key]: value for key, value in rule.items()} for rule in config["CorsRules"]]}
 
 
 def _describe_functions(stack: Stack) -> None:

@@ -56,6 +56,8 @@ class Resolver:
     refs: dict[str, str] = field(default_factory=dict)
     attributes: dict[tuple[str, str], str] = field(default_factory=dict)
     conditions: dict[str, bool] = field(default_factory=dict)
+    # CommaDelimitedList parameters: a Ref to one is a list, as in CloudFormation.
+    list_parameters: set[str] = field(default_factory=set)
 
     def pseudo(self, name: str) -> str:
         return {
@@ -87,6 +89,8 @@ class Resolver:
             if len(value) == 1:
                 (key, arg), = value.items()
                 if key == "Ref":
+                    if arg in self.list_parameters:
+                        return [item.strip() for item in self.parameters[arg].split(",")]
                     return self.ref(arg)
                 if key == "Fn::GetAtt":
                     return self.get_att(*(arg if isinstance(arg, list) else arg.split(".", 1)))
