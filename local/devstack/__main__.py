@@ -95,8 +95,8 @@ def main(argv: list[str] | None = None) -> None:
 
     # The page's origin is the one the template's CORS rules allow locally, unless told otherwise.
     web = WebServer(HOST, args.web_port)
-    params = {"CorsAllowedOrigins": web.origin, **_parse_params(args.param)}
-    stack = create_stack(session, endpoint, params, args.visibility_timeout)
+    stack = create_stack(session, endpoint, _parse_params(args.param), args.visibility_timeout,
+                         local_defaults={"CorsAllowedOrigins": web.origin})
     sink = ChatSink(HOST, int(os.environ.get("CHAT_SINK_PORT", "0")), state_dir / "chat.jsonl")
     sink.start()
     _configure_chat(stack, session, endpoint, sink.url)

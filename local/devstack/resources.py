@@ -45,8 +45,9 @@ def _by_type(template: dict[str, Any], kind: str) -> dict[str, dict[str, Any]]:
     return {k: v for k, v in template["Resources"].items() if v["Type"] == kind}
 
 
-def _parameters(template: dict[str, Any], overrides: dict[str, str]) -> dict[str, str]:
+def _parameters(template: dict[str, Any], overrides: dict[str, str], local: dict[str, str]) -> dict[str, str]:
     values = {name: str(spec.get("Default", "")) for name, spec in template.get("Parameters", {}).items()}
+    values.update({name: value for name, value in local.items() if name in values})
     unknown = set(overrides) - set(values)
     if unknown:
         raise SystemExit(f"unknown template parameters: {', '.join(sorted(unknown))}")
@@ -55,10 +56,11 @@ def _parameters(template: dict[str, Any], overrides: dict[str, str]) -> dict[str
 
 
 def create_stack(session: boto3.session.Session, endpoint: str, overrides: dict[str, str],
-                 queue_visibility_s: int | None = None) -> Stack:
+                 queue_visibility_s: int | None = None, local_defaults: dict[str, str] | None = None) -> Stack:
+    """`local_defaults` replace the template's defaults where it has such parameters; `overrides` win."""
     template = load_template()
     region = session.region_name or "us-east-1"
-    resolver = Resolver(region=region, parameters=_parameters(template, overrides))
+    resolver = Resolver(region=region, parameters=_parameters(template, overrides, local_defaults or {}))
     resolver.list_parameters = {name for name, spec in template.get("Parameters", {}).items()
                                 if spec.get("Type") == "CommaDelimitedList"}
     evaluate_conditions(template, resolver)
