@@ -12,7 +12,6 @@ import requests
 from playwright.sync_api import Page, Request, Route
 
 from devstack.auth import make_token
-from devstack.launcher import RunningStack
 from tests import mediafactory
 from tests.browser.conftest import open_upload_page, page_state
 
@@ -154,7 +153,8 @@ def test_a_clip_plays_in_the_page_and_downloads(page, stack, small_video, tmp_pa
                if (pixels[i] + pixels[i + 1] + pixels[i + 2] > 60) lit++;
                colours.add(pixels[i] >> 5 << 6 | pixels[i + 1] >> 5 << 3 | pixels[i + 2] >> 5);
              }
-             return { width: canvas.width, height: canvas.height, lit: lit / (pixels.length / 4), colours: colours.size };
+             const lit_share = lit / (pixels.length / 4);
+             return { width: canvas.width, height: canvas.height, lit: lit_share, colours: colours.size };
            }"""
     )  # fmt: skip
     assert (picture["width"], picture["height"]) == (320, 240)
