@@ -22,10 +22,13 @@ define make_venv
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-venv && rm -rf $(1) && $(PYTHON) -m venv $(1); \
 	  else echo "make: '$(PYTHON) -m venv' failed: install your distribution's python3-venv package" >&2; exit 1; fi; }
 endef
+# The browser tests (tests/browser) drive Debian's chromium through Playwright, which never
+# downloads a browser of its own: install the package the same way, when we can.
+CHROMIUM := /usr/bin/chromium
 export PYTHONPATH := $(CURDIR)/layers/shared:$(CURDIR)/local
 export SAM_CLI_TELEMETRY := 0
 
-.PHONY: help setup ffmpeg local demo test test-unit lint build invoke drill redrive bench soak deploy clean
+.PHONY: help setup ffmpeg chromium local demo test test-unit lint build invoke drill redrive bench soak deploy clean
 
 help:
 	@echo "make demo    set up and run the whole pipeline locally, end to end"
@@ -51,6 +54,12 @@ $(VENV)/.installed: requirements-dev.txt layers/shared/requirements.txt
 ffmpeg: $(VENV)/.installed
 	@PIP=$(CURDIR)/$(BIN)/pip bash layers/ffmpeg/fetch.sh $(FFMPEG_DIR)
 
+chromium:
+	@test -x $(CHROMIUM) || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	  else echo "make: $(CHROMIUM) is missing: install your distribution's chromium package" >&2; exit 1; fi; }
+
 $(SAM_VENV)/.installed:
 	$(call make_venv,$(SAM_VENV))
 	$(SAM_VENV)/bin/pip install --quiet aws-sam-cli==$(SAM_VERSION)
@@ -67,7 +76,7 @@ local: setup
 demo: setup
 	$(BIN)/python -m devstack.demo
 
-test: setup lint
+test: setup chromium lint
 	$(BIN)/pytest tests
 
 test-unit: setup
