@@ -173,7 +173,9 @@ def test_a_page_on_an_origin_the_template_does_not_allow_is_refused_by_the_api_a
     body = {"filename": "a.mp4", "content_type": "video/mp4", "size_bytes": 1000}
     headers = {"Authorization": f"Bearer {token}"}
     upload = requests.post(f"{api}/videos", json=body, headers=headers, timeout=10).json()["upload"]
-    calls = """async ([api, token, body, upload]) => {
+    big = {**body, "size_bytes": 2 * PART_BYTES}
+    part_url = requests.post(f"{api}/videos", json=big, headers=headers, timeout=10).json()["upload"]["parts"][0]["url"]
+    calls = """async ([api, token, body, upload, partUrl]) => {
         const tryIt = (call) => call().then((r) => r.status, (e) => e.name);
         const form = new FormData();
         for (const [k, v] of Object.entries(upload.fields)) form.append(k, v);
@@ -182,21 +184,23 @@ def test_a_page_on_an_origin_the_template_does_not_allow_is_refused_by_the_api_a
           api: await tryIt(() => fetch(api + "/videos", {method: "POST", body: JSON.stringify(body),
                  headers: {"Authorization": "Bearer " + token, "Content-Type": "application/json"}})),
           s3: await tryIt(() => fetch(upload.url, {method: "POST", body: form})),
+          s3_part: await tryIt(() => fetch(partUrl, {method: "PUT", body: new Uint8Array(1000)})),
         };
       }"""
-    args = [api, token, body, upload]
+    args = [api, token, body, upload, part_url]
 
     # From the allowed origin (the page's own) both calls go through...
     page.goto(stack.description["web_url"])
-    assert page.evaluate(calls, args) == {"api": 201, "s3": 204}
+    assert page.evaluate(calls, args) == {"api": 201, "s3": 204, "s3_part": 200}
 
     # ...and from another origin (the same page as http://localhost:<port>: another origin, still
-    # loopback, so Chromium's private-network rules stay out of it) the browser refuses both: the
-    # API's preflight answer and S3's answer name no such origin, so the page sees a network error.
+    # loopback, so Chromium's private-network rules stay out of it) the browser refuses all three: the
+    # API's and S3's preflight answers and S3's form answer name no such origin: a network error.
     # (The form POST is a simple request: S3 stores it; CORS only hides the answer from the page.)
     page.goto(stack.description["web_url"].replace("127.0.0.1", "localhost"))
-    assert page.evaluate(calls, args) == {"api": "TypeError", "s3": "TypeError"}
+    assert page.evaluate(calls, args) == {"api": "TypeError", "s3": "TypeError", "s3_part": "TypeError"}
     refusals = [m for m in page.console_messages_seen if "blocked by CORS policy" in m]  # type: ignore[attr-defined]
     assert any("/videos" in m and "preflight" in m and "No 'Access-Control-Allow-Origin'" in m for m in refusals), \
         refusals
     assert any(upload["url"] in m and "No 'Access-Control-Allow-Origin'" in m for m in refusals), refusals
+    assert any(part_url.split("?")[0] in m and "preflight" in m for m in refusals), refusals
