@@ -72,6 +72,8 @@ FUNCTION_PROPERTIES_NOT_MODELLED = {
     "Tags",
     "TracingConfig",
 }
+# A stand-in's physical id, as CloudFormation would name it (Ref of an alarm is its name).
+NAME_PROPERTY = {"AWS::CloudWatch::Alarm": "AlarmName", "AWS::CloudWatch::CompositeAlarm": "AlarmName"}
 
 
 def transform(template: Path = ROOT / "template.yaml") -> dict[str, Any]:
@@ -101,7 +103,8 @@ class StandIn:
         if attribute != "Arn":
             raise NotImplementedError(f"{self.resource_type} stand-in has no attribute {attribute}")
         service = self.resource_type.split("::")[1].lower()
-        return f"arn:aws:{service}:{REGION}:{ACCOUNT_ID}:{self.physical_resource_id}"
+        kind = "alarm:" if service == "cloudwatch" else ""
+        return f"arn:aws:{service}:{REGION}:{ACCOUNT_ID}:{kind}{self.physical_resource_id}"
 
     def is_created(self) -> bool:
         return True
@@ -162,9 +165,9 @@ def standing_in(stand_ins: dict[str, StandIn]) -> Any:
         def create_from_cloudformation_json(
             resource_name: str, cloudformation_json: dict[str, Any], account_id: str, region_name: str, **kwargs: Any
         ) -> StandIn:
-            made = StandIn(
-                kwargs["LogicalId"], resource_name, kwargs["ResourceType"], cloudformation_json.get("Properties", {})
-            )
+            properties = cloudformation_json.get("Properties", {})
+            name = properties.get(NAME_PROPERTY.get(kwargs["ResourceType"], ""), resource_name)
+            made = StandIn(kwargs["LogicalId"], name, kwargs["ResourceType"], properties)
             stand_ins[made.logical_id] = made
             return made
 
