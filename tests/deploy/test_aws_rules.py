@@ -268,3 +268,29 @@ def test_every_encrypted_topic_key_lets_each_publisher_encrypt(transformed):
                 assert grants, (topic, key, principal, action)
                 if principal == "events.amazonaws.com":
                     assert all("Condition" not in g for g in grants), (key, principal)
+
+
+# ------------------------------------------------------------------ IAM
+
+
+def role_actions(template: dict[str, Any]) -> dict[str, set[str]]:
+    """Role logical id -> every action its inline policies allow."""
+    found: dict[str, set[str]] = {}
+    for lid, resource in template["Resources"].items():
+        if resource["Type"] == "AWS::IAM::Role":
+            for policy in resource["Properties"].get("Policies", []):
+                for statement in as_list(policy["PolicyDocument"]["Statement"]):
+                    found.setdefault(lid, set()).update(as_list(statement.get("Action", [])))
+    return found
+
+
+def test_no_role_is_granted_a_dynamodb_transaction_as_an_action(transformed):
+    # "Permissions for Put, Update, Delete, and Get actions are governed by the permissions used for the
+    # underlying PutItem, UpdateItem, DeleteItem, and GetItem operations. For the ConditionCheck action,
+    # you can use the dynamodb:ConditionCheckItem permission": there is no TransactWriteItems action.
+    # https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/transaction-apis-iam.html
+    granted = {
+        lid: {a for a in actions if a.startswith("dynamodb:Transact")}
+        for lid, actions in role_actions(transformed).items()
+    }
+    assert {lid: actions for lid, actions in granted.items() if actions} == {}
