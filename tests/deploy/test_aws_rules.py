@@ -294,3 +294,28 @@ def test_no_role_is_granted_a_dynamodb_transaction_as_an_action(transformed):
         for lid, actions in role_actions(transformed).items()
     }
     assert {lid: actions for lid, actions in granted.items() if actions} == {}
+
+
+# ------------------------------------------------------------------ Lambda
+
+ASYNC_PRINCIPALS = {"sns.amazonaws.com", "logs.amazonaws.com", "s3.amazonaws.com", "events.amazonaws.com"}
+
+
+def test_every_function_invoked_asynchronously_keeps_failed_events_in_an_on_failure_destination(transformed):
+    # Asynchronous invocation: Lambda retries a failed event twice and then discards it unless an
+    # on-failure destination (or a dead-letter queue) is configured.
+    # https://docs.aws.amazon.com/lambda/latest/dg/invocation-async-retain-records.html
+    resources = transformed["Resources"]
+    invoked_async = {
+        ref(r["Properties"]["FunctionName"])
+        for r in resources.values()
+        if r["Type"] == "AWS::Lambda::Permission" and r["Properties"]["Principal"] in ASYNC_PRINCIPALS
+    }
+    kept = {
+        ref(r["Properties"]["FunctionName"])
+        for r in resources.values()
+        if r["Type"] == "AWS::Lambda::EventInvokeConfig"
+        and r["Properties"].get("DestinationConfig", {}).get("OnFailure", {}).get("Destination")
+    }
+    assert invoked_async
+    assert invoked_async - kept == set()
