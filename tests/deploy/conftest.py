@@ -177,6 +177,12 @@ def standing_in(stand_ins: dict[str, StandIn]) -> Any:
     return resource_class
 
 
+def function_config(answer: dict[str, Any]) -> dict[str, Any]:
+    """GetFunction's configuration with its reserved concurrency (None when nothing is reserved)."""
+    reserved = answer.get("Concurrency", {}).get("ReservedConcurrentExecutions")
+    return {**answer["Configuration"], "ReservedConcurrentExecutions": reserved}
+
+
 def as_json(policy: Any) -> dict[str, Any]:
     # moto hands back a key policy created by CloudFormation as the object it was given, not a string.
     result: dict[str, Any] = json.loads(policy) if isinstance(policy, str) else policy
@@ -218,7 +224,7 @@ def deploy(template: dict[str, Any]) -> Deployed:
             unsupported_warnings=[str(w.message) for w in caught if "not supported by moto" in str(w.message)],
             stand_ins=stand_ins,
             functions={
-                lid: lambda_.get_function(FunctionName=name)["Configuration"]
+                lid: function_config(lambda_.get_function(FunctionName=name))
                 for lid, name in physical.get("AWS::Lambda::Function", {}).items()
             },
             dashboards={
