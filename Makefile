@@ -25,7 +25,7 @@ endef
 export PYTHONPATH := $(CURDIR)/layers/shared:$(CURDIR)/local
 export SAM_CLI_TELEMETRY := 0
 
-.PHONY: help setup ffmpeg local demo test test-unit lint build invoke drill redrive bench soak deploy clean
+.PHONY: help setup ffmpeg local demo test test-unit lint build invoke drill redrive bench soak preflight deploy clean
 
 help:
 	@echo "make demo    set up and run the whole pipeline locally, end to end"
@@ -38,7 +38,7 @@ help:
 	@echo "make soak    200 uploads and 200 clips through the local stack, then reconcile every id"
 	@echo "make lint    ruff, mypy, sam validate --lint, cfn-lint, checkov"
 	@echo "make build   sam build (no Docker needed)"
-	@echo "make deploy  sam build && sam deploy (samconfig.toml, CONFIG_ENV=dev|prod)"
+	@echo "make deploy PARAMS=\"JwtIssuer=... JwtAudience=...\"   preflight, sam build, sam deploy (CONFIG_ENV=dev|prod)"
 
 setup: $(VENV)/.installed ffmpeg
 
@@ -104,8 +104,14 @@ $(VENV)/.bench-installed: $(VENV)/.installed bench/requirements.txt
 bench: setup $(VENV)/.bench-installed
 	$(BIN)/python -m bench.run $(if $(USERS),--users $(USERS))
 
-deploy: build
-	$(SAM_VENV)/bin/sam deploy --config-env $(or $(CONFIG_ENV),dev)
+# Refuses placeholder parameters (JwtIssuer, JwtAudience, ...) before anything is built; PARAMS adds
+# overrides to samconfig.toml's (sam deploy would otherwise replace those with the command line's).
+preflight: $(VENV)/.installed
+	@$(BIN)/python scripts/deploy_preflight.py --config-env $(or $(CONFIG_ENV),dev) >/dev/null
+
+deploy: preflight build
+	$(SAM_VENV)/bin/sam deploy --config-env $(or $(CONFIG_ENV),dev) \
+	  --parameter-overrides "$$($(BIN)/python scripts/deploy_preflight.py --config-env $(or $(CONFIG_ENV),dev))"
 
 clean:
 	rm -rf .aws-sam .local .pytest_cache .mypy_cache .ruff_cache
