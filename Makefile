@@ -37,7 +37,7 @@ help:
 	@echo "make bench   measure clip/validation cost, cold starts, throughput against the naive way"
 	@echo "make soak    200 uploads and 200 clips through the local stack, then reconcile every id"
 	@echo "make lint    ruff, mypy, sam validate --lint, cfn-lint, checkov"
-	@echo "make build   sam build (no Docker needed)"
+	@echo "make build   sam build for the template's architecture (no Docker), .pyc, size per function"
 	@echo "make deploy PARAMS=\"JwtIssuer=... JwtAudience=...\"   preflight, sam build, sam deploy (CONFIG_ENV=dev|prod)"
 
 setup: $(VENV)/.installed ffmpeg
@@ -80,8 +80,12 @@ lint: setup $(SAM_VENV)/.installed $(CHECKOV_VENV)/.installed
 	$(SAM_VENV)/bin/cfn-lint template.yaml
 	$(CHECKOV_VENV)/bin/checkov --file template.yaml --framework cloudformation --skip-download --compact --quiet
 
-build: $(SAM_VENV)/.installed
-	PY312_DIR=$$(scripts/find-python312.sh) && PATH="$$PY312_DIR:$$PATH" $(SAM_VENV)/bin/sam build
+# The ffmpeg layer gets the binaries of the architecture template.yaml declares, not the build machine's
+# (FFMPEG_ARCH; `make ffmpeg` for local runs keeps the host's); then .pyc for python3.12 and a size report.
+build: $(VENV)/.installed $(SAM_VENV)/.installed
+	PY312_DIR=$$(scripts/find-python312.sh) && FFMPEG_ARCH=$$($(BIN)/python scripts/build_artifacts.py arch) && \
+	  FFMPEG_ARCH=$$FFMPEG_ARCH PATH="$$PY312_DIR:$$PATH" $(SAM_VENV)/bin/sam build && \
+	  $(BIN)/python scripts/build_artifacts.py finish --python "$$PY312_DIR/python3.12"
 
 invoke: setup
 	@test -n "$(FN)" -a -n "$(EVENT)" || { echo "usage: make invoke FN=<LogicalId> EVENT=<file>"; exit 2; }
