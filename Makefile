@@ -28,7 +28,7 @@ CHROMIUM := /usr/bin/chromium
 export PYTHONPATH := $(CURDIR)/layers/shared:$(CURDIR)/local
 export SAM_CLI_TELEMETRY := 0
 
-.PHONY: help setup ffmpeg chromium local demo test test-unit lint build invoke drill redrive bench soak deploy clean
+.PHONY: help setup ffmpeg chromium local demo test test-unit lint build invoke drill redrive bench soak preflight deploy clean
 
 help:
 	@echo "make demo    set up and run the whole pipeline locally, end to end"
@@ -40,8 +40,8 @@ help:
 	@echo "make bench   measure clip/validation cost, cold starts, throughput against the naive way"
 	@echo "make soak    200 uploads and 200 clips through the local stack, then reconcile every id"
 	@echo "make lint    ruff, mypy, sam validate --lint, cfn-lint, checkov"
-	@echo "make build   sam build (no Docker needed)"
-	@echo "make deploy  sam build && sam deploy (samconfig.toml, CONFIG_ENV=dev|prod)"
+	@echo "make build   sam build for the template's architecture (no Docker), .pyc, size per function"
+	@echo "make deploy PARAMS=\"JwtIssuer=... JwtAudience=...\"   preflight, sam build, sam deploy (CONFIG_ENV=dev|prod)"
 
 setup: $(VENV)/.installed ffmpeg
 
@@ -89,8 +89,12 @@ lint: setup $(SAM_VENV)/.installed $(CHECKOV_VENV)/.installed
 	$(SAM_VENV)/bin/cfn-lint template.yaml
 	$(CHECKOV_VENV)/bin/checkov --file template.yaml --framework cloudformation --skip-download --compact --quiet
 
-build: $(SAM_VENV)/.installed
-	PY312_DIR=$$(scripts/find-python312.sh) && PATH="$$PY312_DIR:$$PATH" $(SAM_VENV)/bin/sam build
+# The ffmpeg layer gets the binaries of the architecture template.yaml declares, not the build machine's
+# (FFMPEG_ARCH; `make ffmpeg` for local runs keeps the host's); then .pyc for python3.12 and a size report.
+build: $(VENV)/.installed $(SAM_VENV)/.installed
+	PY312_DIR=$$(scripts/find-python312.sh) && FFMPEG_ARCH=$$($(BIN)/python scripts/build_artifacts.py arch) && \
+	  FFMPEG_ARCH=$$FFMPEG_ARCH PATH="$$PY312_DIR:$$PATH" $(SAM_VENV)/bin/sam build && \
+	  $(BIN)/python scripts/build_artifacts.py finish --python "$$PY312_DIR/python3.12"
 
 invoke: setup
 	@test -n "$(FN)" -a -n "$(EVENT)" || { echo "usage: make invoke FN=<LogicalId> EVENT=<file>"; exit 2; }
@@ -113,8 +117,14 @@ $(VENV)/.bench-installed: $(VENV)/.installed bench/requirements.txt
 bench: setup $(VENV)/.bench-installed
 	$(BIN)/python -m bench.run $(if $(USERS),--users $(USERS))
 
-deploy: build
-	$(SAM_VENV)/bin/sam deploy --config-env $(or $(CONFIG_ENV),dev)
+# Refuses placeholder parameters (JwtIssuer, JwtAudience, ...) before anything is built; PARAMS adds
+# overrides to samconfig.toml's (sam deploy would otherwise replace those with the command line's).
+preflight: $(VENV)/.installed
+	@$(BIN)/python scripts/deploy_preflight.py --config-env $(or $(CONFIG_ENV),dev) >/dev/null
+
+deploy: preflight build
+	$(SAM_VENV)/bin/sam deploy --config-env $(or $(CONFIG_ENV),dev) \
+	  --parameter-overrides "$$($(BIN)/python scripts/deploy_preflight.py --config-env $(or $(CONFIG_ENV),dev))"
 
 clean:
 	rm -rf .aws-sam .local .pytest_cache .mypy_cache .ruff_cache

@@ -8,6 +8,8 @@ set -euo pipefail
 
 VERSION=1.5.1
 DEST=${1:-.cache/ffmpeg/bin}
+# The layer build passes the template's architecture (layers/ffmpeg/Makefile); local runs and tests
+# default to this machine's, since they execute the binaries here.
 ARCH=${FFMPEG_ARCH:-$(uname -m)}
 case "$ARCH" in
   x86_64|amd64)

@@ -1,0 +1,72 @@
+"""What a first deploy into an ordinary account needs: no reserved concurrency unless asked for (with the
+quota that takes written in the README), state that outlives the stack, and names that two stacks of one
+environment in one account do not share."""
+
+import re
+from typing import Any
+
+from tests.deploy.conftest import ROOT
+
+# Lambda keeps at least 100 of the account's concurrency unreserved: "You can reserve up to the Unreserved
+# account concurrency value that is shown, minus 100 for functions that don't have reserved concurrency."
+# https://docs.aws.amazon.com/lambda/latest/dg/configuration-concurrency.html
+UNRESERVED_MINIMUM = 100
+STATEFUL = {"AWS::S3::Bucket", "AWS::DynamoDB::Table", "AWS::KMS::Key", "AWS::Logs::LogGroup"}
+
+
+def reserved_when_asked(template: dict[str, Any]) -> dict[str, int]:
+    """Each function's reserved concurrency when ReserveConcurrency is true: !If [cond, N, NoValue]."""
+    found = {}
+    for lid, resource in template["Resources"].items():
+        value = resource.get("Properties", {}).get("ReservedConcurrentExecutions")
+        if resource["Type"] == "AWS::Lambda::Function" and value is not None:
+            condition, when_true, when_false = value["Fn::If"]
+            assert (condition, when_false) == ("ReservesConcurrency", {"Ref": "AWS::NoValue"}), lid
+            found[lid] = int(when_true)
+    return found
+
+
+def test_with_default_parameters_no_function_reserves_concurrency(deployed):
+    reserved = {lid: c["ReservedConcurrentExecutions"] for lid, c in deployed.functions.items()}
+    assert set(reserved.values()) == {None}, reserved
+
+
+def test_reserving_concurrency_is_one_parameter_that_caps_every_function(transformed):
+    assert transformed["Parameters"]["ReserveConcurrency"]["Default"] == "false"
+    assert transformed["Conditions"]["ReservesConcurrency"] == {"Fn::Equals": [{"Ref": "ReserveConcurrency"}, "true"]}
+    functions = {lid for lid, r in transformed["Resources"].items() if r["Type"] == "AWS::Lambda::Function"}
+    assert set(reserved_when_asked(transformed)) == functions
+
+
+def test_the_readme_states_the_concurrency_quota_reserving_needs(transformed):
+    needed = sum(reserved_when_asked(transformed).values()) + UNRESERVED_MINIMUM
+    readme = (ROOT / "README.md").read_text()
+    assert re.search(rf"concurrent executions quota of at least {needed}\b", readme), needed
+
+
+def test_stateful_resources_outlive_a_stack_delete_and_a_replacement(transformed):
+    # DeletionPolicy / UpdateReplacePolicy: without them CloudFormation deletes the resource with the
+    # stack, or when an update replaces it, and its data goes with it.
+    # https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/aws-attribute-deletionpolicy.html
+    # https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/aws-attribute-updatereplacepolicy.html
+    unkept = {
+        lid: (r.get("DeletionPolicy"), r.get("UpdateReplacePolicy"))
+        for lid, r in transformed["Resources"].items()
+        if r["Type"] in STATEFUL
+        and not (
+            r.get("DeletionPolicy") in ("Retain", "Snapshot") and r.get("UpdateReplacePolicy") in ("Retain", "Snapshot")
+        )
+    }
+    assert unkept == {}
+
+
+def test_the_budget_and_layer_names_carry_the_stack_name(transformed):
+    # Budget names are unique per account; layer names are shared by every stack that publishes one.
+    resources = transformed["Resources"]
+    budgets = [
+        r["Properties"]["Budget"]["BudgetName"] for r in resources.values() if r["Type"] == "AWS::Budgets::Budget"
+    ]
+    layers = [r["Properties"]["LayerName"] for r in resources.values() if r["Type"] == "AWS::Lambda::LayerVersion"]
+    assert budgets and layers
+    for name in budgets + layers:
+        assert isinstance(name, dict) and "${AWS::StackName}" in name["Fn::Sub"], name
