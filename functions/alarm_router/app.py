@@ -18,8 +18,8 @@ from practika.observability import logger, metrics, tracer
 @event_source(data_class=SNSEvent)
 def handler(event: SNSEvent, context: LambdaContext) -> dict[str, Any]:
     router.idempotency_config.register_lambda_context(context)
-    delivered = {record.sns.message_id: router.route(record.sns, context) for record in event.records}
-    return {"delivered": delivered}
+    messages = [router.sns_message(record.sns.raw_event) for record in event.records]
+    return {"delivered": {m.message_id: router.route(m, context.get_remaining_time_in_millis) for m in messages}}
 
 
 startup.finished()

@@ -8,8 +8,7 @@ from aws_lambda_powertools.utilities.batch.types import PartialItemFailureRespon
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from practika.clips.model import ClipJob
-from practika.clips.worker import process_clip
+from practika.clips import worker
 from practika.observability import logger, metrics, tracer
 
 processor = BatchProcessor(event_type=EventType.SQS)
@@ -17,18 +16,9 @@ processor = BatchProcessor(event_type=EventType.SQS)
 
 @tracer.capture_method
 def record_handler(record: SQSRecord, lambda_context: LambdaContext) -> None:
-    job = ClipJob.model_validate_json(record.body)
     logger.set_correlation_id(record.message_id)
-    logger.append_keys(clip_id=job.clip_id)
-    tracer.put_annotation(key="clip_id", value=job.clip_id)
-    try:
-        process_clip(
-            job.clip_id,
-            attempt=int(record.attributes.approximate_receive_count or 1),
-            remaining_ms=lambda_context.get_remaining_time_in_millis,
-        )
-    finally:
-        logger.remove_keys(["clip_id", "video_id"])
+    attempt = int(record.attributes.approximate_receive_count or 1)
+    worker.run_job(record.body, attempt=attempt, remaining_ms=lambda_context.get_remaining_time_in_millis)
 
 
 # A batch has no single correlation id: each record sets its message id while it runs.

@@ -33,8 +33,6 @@ def complete_upload(video_id: str, request: CompleteUploadRequest) -> Response[V
 @app.get("/videos/<video_id>")
 @tracer.capture_method
 def get_video(video_id: str) -> Response[VideoView]:
-    logger.append_keys(video_id=video_id)
-    tracer.put_annotation(key="video_id", value=video_id)
     view = uploads.describe_video(caller_id(app), video_id)
     return Response(status_code=200, content_type="application/json", body=view)
 

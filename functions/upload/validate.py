@@ -13,7 +13,7 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from practika.observability import logger, metrics, tracer
-from practika.videos import rules, validation
+from practika.videos import validation
 
 processor = BatchProcessor(event_type=EventType.SQS)
 
@@ -21,16 +21,8 @@ processor = BatchProcessor(event_type=EventType.SQS)
 @tracer.capture_method
 def record_handler(record: SQSRecord, lambda_context: LambdaContext) -> None:
     logger.set_correlation_id(record.message_id)
-    refs = rules.s3_objects(record.body)
     attempt = int(record.attributes.approximate_receive_count)
-    if not refs:
-        logger.info("message without created objects skipped")
-    for ref in refs:
-        try:
-            outcome = validation.validate_object(ref, lambda_context.get_remaining_time_in_millis(), attempt)
-            logger.info("object handled", key=ref.key, outcome=outcome)
-        finally:
-            logger.remove_keys(["video_id"])
+    validation.validate_message(record.body, lambda_context.get_remaining_time_in_millis, attempt)
 
 
 # A batch has no single correlation id: each record sets its message id while it runs.

@@ -141,7 +141,7 @@ def test_the_worker_reports_only_the_records_that_must_come_back(event, lambda_c
         if clip_id == "retry-me":
             raise clip_worker.ClipRetry("timeout", "ran over")
 
-    monkeypatch.setattr(worker, "process_clip", process)
+    monkeypatch.setattr(clip_worker, "process_clip", process)
     template = event("sqs-clip-job.json")["Records"][0]
     records = [
         {**template, "messageId": f"m-{clip_id}", "body": json.dumps({"clip_id": clip_id})}

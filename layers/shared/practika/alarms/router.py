@@ -6,11 +6,11 @@ not repeated (idempotency per SNS MessageId and destination).
 """
 
 import time
+from collections.abc import Callable, Mapping
 from functools import cache
 from typing import Any
 
 from aws_lambda_powertools.metrics import MetricUnit, single_metric
-from aws_lambda_powertools.utilities.data_classes.sns_event import SNSMessage
 from aws_lambda_powertools.utilities.idempotency import (
     DynamoDBPersistenceLayer,
     IdempotencyConfig,
@@ -18,7 +18,6 @@ from aws_lambda_powertools.utilities.idempotency import (
 )
 from aws_lambda_powertools.utilities.idempotency.exceptions import IdempotencyAlreadyInProgressError
 from aws_lambda_powertools.utilities.idempotency.persistence.datarecord import DataRecord
-from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from practika import aws
 from practika.alarms import threads
@@ -72,11 +71,12 @@ def _count(name: MetricName, destination_type: DestinationType, value: float = 1
         metric.add_dimension(name="destination_type", value=destination_type.value)
 
 
-def _sns_message(sns: SNSMessage) -> SnsMessage:
+def sns_message(sns: Mapping[str, Any]) -> SnsMessage:
+    """The parts the router reads of one SNS delivery (a Lambda record's `Sns`, or an SNS HTTP envelope)."""
     attributes = sns.get("MessageAttributes") or {}
     return SnsMessage(
-        message_id=sns.message_id,
-        message=sns.message,
+        message_id=sns["MessageId"],
+        message=sns["Message"],
         subject=sns.get("Subject"),
         timestamp=sns.get("Timestamp"),
         topic_arn=sns.get("TopicArn"),
@@ -124,12 +124,12 @@ def _deliver(target: Target, message_id: str, url: str, payload: dict[str, Any],
 
 
 @tracer.capture_method
-def route(sns: SNSMessage, context: LambdaContext) -> list[str]:
+def route(sns: SnsMessage, remaining_ms: Callable[[], int]) -> list[str]:
     """Deliver one SNS message; answers the destinations it reached, raises if any failed."""
     settings = router_settings()
     logger.append_keys(message_id=sns.message_id)
     tracer.put_annotation(key="message_id", value=sns.message_id)
-    notification = parse(_sns_message(sns))
+    notification = parse(sns)
     if notification.unrecognised:
         metrics.add_metric(name=MetricName.UNKNOWN_NOTIFICATION, unit="Count", value=1)
     notification = threads.track(settings.table_name, notification)
@@ -145,7 +145,7 @@ def route(sns: SNSMessage, context: LambdaContext) -> list[str]:
     if not plan:
         return []
     urls = webhook_urls(settings.chat_webhooks_secret, settings.chat_webhooks_max_age_s)
-    deadline = time.monotonic() + (context.get_remaining_time_in_millis() - settings.safety_margin_ms) / 1000
+    deadline = time.monotonic() + (remaining_ms() - settings.safety_margin_ms) / 1000
     reached: list[str] = []
     failed: list[str] = []
     for index, target in enumerate(plan):

@@ -7,7 +7,7 @@ from boto3.exceptions import Boto3Error
 from botocore.exceptions import BotoCoreError, ClientError
 
 from practika.clips import store
-from practika.clips.model import Clip, ClipError, ClipTimes, clip_object_key
+from practika.clips.model import Clip, ClipError, ClipJob, ClipTimes, clip_object_key
 from practika.media import tools
 from practika.media.cut import CutError, cut_clip
 from practika.observability import MetricName, SecurityEvent, count_by, log_security_event, logger, metrics, tracer
@@ -25,6 +25,17 @@ class ClipRetry(Exception):
     def __init__(self, code: str, message: str) -> None:
         super().__init__(f"{code}: {message}")
         self.code = code
+
+
+def run_job(body: str, *, attempt: int, remaining_ms: Callable[[], int]) -> Clip | None:
+    """One clip queue message (`attempt`: its delivery count); raises ClipRetry for the queue to redeliver."""
+    job = ClipJob.model_validate_json(body)
+    logger.append_keys(clip_id=job.clip_id)
+    tracer.put_annotation(key="clip_id", value=job.clip_id)
+    try:
+        return process_clip(job.clip_id, attempt=attempt, remaining_ms=remaining_ms)
+    finally:
+        logger.remove_keys(["clip_id", "video_id"])
 
 
 @tracer.capture_method

@@ -19,6 +19,21 @@ class VideoStatus(StrEnum):
     REJECTED = "rejected"
 
 
+class Outcome(StrEnum):
+    """What the validate worker did with one created object."""
+
+    READY = "ready"
+    REJECTED = "rejected"
+    # Already decided by an earlier delivery of the same event: nothing changed.
+    STALE = "stale"
+    # The object was moved away before this delivery read it.
+    GONE = "gone"
+    # An object outside uploads/ or in another bucket.
+    IGNORED = "ignored"
+    # An object with no upload handed out for it: moved out of uploads/.
+    UNKNOWN_UPLOAD = "unknown_upload"
+
+
 class MediaFacts(BaseModel):
     container: str
     duration_s: float

@@ -100,6 +100,8 @@ def _owned(owner: str, video_id: str) -> Video:
 
 @tracer.capture_method
 def describe_video(owner: str, video_id: str) -> VideoView:
+    logger.append_keys(video_id=video_id)
+    tracer.put_annotation(key="video_id", value=video_id)
     return VideoView.of(_owned(owner, video_id))
 
 

@@ -6,6 +6,7 @@ index over a presigned GET, and a bounded decode sample, checked against configu
 """
 
 import time
+from collections.abc import Callable
 
 from aws_lambda_powertools.metrics import MetricUnit, single_metric
 
@@ -22,7 +23,7 @@ from practika.observability import (
 )
 from practika.settings import validation_settings
 from practika.videos import store
-from practika.videos.model import S3ObjectRef, VideoStatus
+from practika.videos.model import Outcome, S3ObjectRef, VideoStatus
 from practika.videos.rules import (
     UPLOADS_PREFIX,
     Verdict,
@@ -31,6 +32,7 @@ from practika.videos.rules import (
     judge_report,
     judge_unreadable,
     reject,
+    s3_objects,
     video_stream,
 )
 
@@ -115,16 +117,16 @@ def _move_out(ref: S3ObjectRef) -> None:
     logger.info("rejected object moved", key=ref.key, to=target or "deleted")
 
 
-def _unknown_upload(ref: S3ObjectRef) -> str:
+def _unknown_upload(ref: S3ObjectRef) -> Outcome:
     if store.head_upload(ref.bucket, ref.key) is None:
-        return "gone"
+        return Outcome.GONE
     log_security_event(SecurityEvent.UNKNOWN_UPLOAD, "object without an upload", key=ref.key)
     _count_failure("unknown_upload")
     _move_out(ref)
-    return "unknown_upload"
+    return Outcome.UNKNOWN_UPLOAD
 
 
-def _settle_stale(ref: S3ObjectRef, stored: store.StoredVideo) -> str:
+def _settle_stale(ref: S3ObjectRef, stored: store.StoredVideo) -> Outcome:
     """An event for a video already decided: change nothing, but finish a rejection's cleanup."""
     found = store.head_upload(ref.bucket, ref.key)
     status = stored.video.status
@@ -134,16 +136,33 @@ def _settle_stale(ref: S3ObjectRef, stored: store.StoredVideo) -> str:
         # The POST policy stays usable until it expires: someone wrote the key again after validation.
         log_security_event(SecurityEvent.OBJECT_REPLACED, "validated object replaced", key=ref.key, etag=found.etag)
     logger.info("stale event ignored", status=status.value)
-    return "stale"
+    return Outcome.STALE
 
 
 @tracer.capture_method
-def validate_object(ref: S3ObjectRef, remaining_ms: int, attempt: int = 1) -> str:
-    """Decide one created object; returns what happened ("ready", a rejection code, "stale", "gone"...)."""
+def validate_message(body: str, remaining_ms: Callable[[], int], attempt: int) -> list[Outcome]:
+    """Decide every created object one queue message names (`attempt`: its delivery count)."""
+    refs = s3_objects(body)
+    if not refs:
+        logger.info("message without created objects skipped")
+    outcomes = []
+    for ref in refs:
+        try:
+            outcome = validate_object(ref, remaining_ms(), attempt)
+            logger.info("object handled", key=ref.key, outcome=outcome.value)
+        finally:
+            logger.remove_keys(["video_id"])
+        outcomes.append(outcome)
+    return outcomes
+
+
+@tracer.capture_method
+def validate_object(ref: S3ObjectRef, remaining_ms: int, attempt: int = 1) -> Outcome:
+    """Decide one created object: ready with its media facts, or rejected with a code (logged)."""
     settings = validation_settings()
     if ref.bucket != settings.uploads_bucket or not ref.key.startswith(UPLOADS_PREFIX):
         logger.warning("object outside uploads ignored", bucket=ref.bucket, key=ref.key)
-        return "ignored"
+        return Outcome.IGNORED
     video_id = ref.key.removeprefix(UPLOADS_PREFIX)
     stored = store.get_video(video_id) if is_video_id(video_id) else None
     if stored is None:
@@ -158,7 +177,7 @@ def validate_object(ref: S3ObjectRef, remaining_ms: int, attempt: int = 1) -> st
     found = store.head_upload(ref.bucket, ref.key)
     if found is None:
         logger.info("object already gone")
-        return "gone"
+        return Outcome.GONE
     if first:
         metrics.add_metric(name=MetricName.VIDEO_UPLOADS, unit="Count", value=1)
         metrics.add_metric(name=MetricName.UPLOAD_BYTES, unit="Bytes", value=found.size_bytes)
@@ -168,11 +187,11 @@ def validate_object(ref: S3ObjectRef, remaining_ms: int, attempt: int = 1) -> st
     if verdict.media is not None:
         if store.mark_ready(video_id, verdict.media, found.etag):
             logger.info("video ready", **verdict.media.model_dump())
-            return "ready"
-        return "stale"
+            return Outcome.READY
+        return Outcome.STALE
     assert verdict.rejection is not None
     if not store.mark_rejected(video_id, verdict.rejection, found.etag):
-        return "stale"
+        return Outcome.STALE
     code = verdict.rejection.code
     _count_failure(code)
     if verdict.security_event is not None:
@@ -180,4 +199,4 @@ def validate_object(ref: S3ObjectRef, remaining_ms: int, attempt: int = 1) -> st
     else:
         logger.info("video rejected", reason=code, detail=verdict.detail)
     _move_out(ref)
-    return code
+    return Outcome.REJECTED
