@@ -14,8 +14,7 @@ from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoReque
 from werkzeug.serving import make_server
 
 from devstack.template import load_template
-from practika import aws, settings
-from practika.alarms.settings import router_settings
+from practika import settings
 from tests.conftest import FakeLambdaContext, load_event
 from tests.mediafactory import Canary, canary_server
 
@@ -24,17 +23,7 @@ TEMPLATE_RESOURCES = load_template()["Resources"]
 
 def clear_cached_configuration() -> None:
     """Settings and clients are cached per container; tests change the environment between cases."""
-    for cached in (
-        aws.client,
-        aws.table,
-        settings.storage_settings,
-        settings.upload_settings,
-        settings.validation_settings,
-        settings.clip_settings,
-        router_settings,
-        settings.security_log_settings,
-    ):
-        cached.cache_clear()
+    settings.reset()
 
 
 def create_table_from_template(dynamodb: Any, logical_id: str, name: str) -> None:

@@ -11,10 +11,9 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from practika import aws
-from practika.alarms import delivery, webhooks
+from practika import settings
+from practika.alarms import delivery
 from practika.alarms import router as alarms_router
-from practika.alarms.settings import router_settings
 from practika.observability import logger
 from tests.integration.conftest import create_table_from_template
 
@@ -78,20 +77,16 @@ def router(chat, monkeypatch):
     monkeypatch.setattr(delivery, "BACKOFF_BASE_S", 0.05)
     monkeypatch.setattr(delivery, "MIN_ATTEMPT_S", 0.2)
     with mock_aws():
-        for cache in (router_settings, aws.client, aws.table, webhooks._provider):
-            cache.cache_clear()
+        settings.reset()
         from alarm_router import app
 
-        alarms_router._post_once.cache_clear()
         ddb = boto3.client("dynamodb")
         create_table_from_template(ddb, "AppTable", "app-table")
         create_table_from_template(ddb, "IdempotencyTable", "idempotency-table")
         urls = {"ops-slack": f"{chat.url}/slack/{TOKEN}", "ops-gchat": f"{chat.url}/gchat?key=k&token={TOKEN}"}
         boto3.client("secretsmanager").create_secret(Name="practika/chat-webhooks", SecretString=json.dumps(urls))
         yield app
-        alarms_router._post_once.cache_clear()
-        for cache in (router_settings, aws.client, aws.table, webhooks._provider):
-            cache.cache_clear()
+        settings.reset()
 
 
 @pytest.fixture

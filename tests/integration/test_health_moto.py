@@ -4,9 +4,8 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from practika import aws
+from practika import settings
 from practika.health import check_health
-from practika.settings import storage_settings
 
 
 @pytest.fixture
@@ -14,8 +13,7 @@ def storage(monkeypatch):
     monkeypatch.setenv("TABLE_NAME", "app-table")
     monkeypatch.setenv("UPLOADS_BUCKET", "uploads-bucket")
     monkeypatch.setenv("CLIPS_BUCKET", "clips-bucket")
-    storage_settings.cache_clear()
-    aws.client.cache_clear()
+    settings.reset()
     with mock_aws():
         boto3.client("dynamodb").create_table(
             TableName="app-table",
@@ -25,7 +23,7 @@ def storage(monkeypatch):
         )
         boto3.client("s3").create_bucket(Bucket="uploads-bucket")
         yield
-    aws.client.cache_clear()
+    settings.reset()
 
 
 def test_health_is_healthy_with_table_and_bucket(storage):

@@ -6,8 +6,7 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from practika import aws
-from practika.security_log import security_log_settings
+from practika import settings
 
 GROUP = "/practika/test/security"
 
@@ -16,12 +15,11 @@ GROUP = "/practika/test/security"
 def security_group(monkeypatch):
     monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
     monkeypatch.setenv("SECURITY_LOG_GROUP", GROUP)
-    security_log_settings.cache_clear()
-    aws.client.cache_clear()
+    settings.reset()
     with mock_aws():
         boto3.client("logs").create_log_group(logGroupName=GROUP)
         yield boto3.client("logs")
-    aws.client.cache_clear()
+    settings.reset()
 
 
 def test_every_security_event_of_a_delivery_lands_in_the_security_log_group(security_group, event, lambda_context):

@@ -181,7 +181,7 @@ def test_too_many_pending_uploads_answer_429_and_log_a_security_event(
 
 def test_the_daily_byte_allowance_answers_429_once_used_up(stack: None, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("MAX_PENDING_UPLOADS", "100")
-    settings.upload_settings.cache_clear()
+    settings.reset()
     assert new_video(400 * MIB)[0] == 201
     assert new_video(400 * MIB)[0] == 201
 

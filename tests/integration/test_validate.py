@@ -205,7 +205,7 @@ def test_a_multipart_upload_over_http_completes_and_ends_ready(
     # Given a 7 MB video above a lowered multipart threshold (parts of 5 MiB)
     monkeypatch.setenv("MULTIPART_THRESHOLD_BYTES", str(1024 * 1024))
     monkeypatch.setenv("MULTIPART_PART_BYTES", str(5 * 1024 * 1024))
-    settings.upload_settings.cache_clear()
+    settings.reset()
     path = mediafactory.make_noise_video(tmp_path / "big.mp4", size_bytes=7 * 1024 * 1024, duration_s=4.0)
     data = path.read_bytes()
     body = {"filename": "big.mp4", "content_type": "video/mp4", "size_bytes": len(data)}
@@ -335,7 +335,7 @@ def test_a_file_over_the_size_limit_is_rejected_as_too_large_and_deleted_when_co
     video_id = request_upload(case)
     monkeypatch.setenv("MAX_UPLOAD_BYTES", str(case.size_bytes - 1))
     monkeypatch.setenv("REJECTED_OBJECTS", "delete")
-    settings.validation_settings.cache_clear()
+    settings.reset()
     put_object(f"uploads/{video_id}", case.path)
 
     run_validate(s3_event(f"uploads/{video_id}"))
@@ -366,7 +366,7 @@ def test_a_file_that_makes_ffprobe_hang_is_killed_and_rejected(
     threading.Thread(target=server.serve_forever, daemon=True).start()
     monkeypatch.setattr(store, "presign_probe_url", lambda *_: f"http://127.0.0.1:{server.server_port}/v.mp4")
     monkeypatch.setenv("PROBE_TIMEOUT_S", "3")
-    settings.validation_settings.cache_clear()
+    settings.reset()
     case = corpus["h264_aac_mp4"]
     video_id = request_upload(case)
     put_object(f"uploads/{video_id}", case.path)

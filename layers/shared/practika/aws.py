@@ -4,19 +4,26 @@ Endpoints come from the standard AWS_ENDPOINT_URL variables, so the same code ta
 in Lambda and to the local stack's moto server on a laptop.
 """
 
-import os
+import json
 import threading
+from decimal import Decimal
 from functools import cache
 from typing import Any
 
 import boto3
 from boto3.dynamodb.transform import TransformationInjector, copy_dynamodb_params
 from botocore.config import Config
+from botocore.exceptions import ClientError
+
+from practika.settings import cached, deployment_settings
+
+# What S3's HeadObject and GetObject answer for a missing key, depending on the call and the emulator.
+NOT_FOUND_CODES = frozenset({"404", "NoSuchKey", "NotFound"})
 
 
 def _config(timeout_s: float | None) -> Config:
     options: dict[str, Any] = {"signature_version": "v4"}
-    if os.environ.get("AWS_ENDPOINT_URL"):
+    if deployment_settings().aws_endpoint_url:
         # A local endpoint is an IP address: virtual-hosted bucket names cannot resolve there.
         options["s3"] = {"addressing_style": "path"}
     if timeout_s is not None:
@@ -35,7 +42,7 @@ def _session() -> boto3.session.Session:
     return boto3.session.Session()
 
 
-@cache
+@cached
 def client(service: str, *, timeout_s: float | None = None) -> Any:
     """A cached client; `timeout_s` gives a short-timeout, no-retry client for checks that must answer fast."""
     with _creating:
@@ -86,6 +93,21 @@ def _document_client() -> Any:
     return dynamodb
 
 
-@cache
+@cached
 def table(name: str) -> Table:
     return Table(name, _document_client())
+
+
+def error_code(error: ClientError) -> str:
+    """The AWS error code of a failed call ("ConditionalCheckFailedException", "NoSuchKey"...), or ""."""
+    return str(error.response.get("Error", {}).get("Code", ""))
+
+
+def cancellation_codes(error: ClientError) -> list[str]:
+    """Why each item of a cancelled transaction failed, in order ("None" for the items that did not)."""
+    return [str(reason.get("Code")) for reason in error.response.get("CancellationReasons") or []]
+
+
+def dynamo_values(data: Any) -> Any:
+    """Plain JSON data with floats as Decimals, the only numbers DynamoDB's Python values accept."""
+    return json.loads(json.dumps(data), parse_float=Decimal)

@@ -7,13 +7,12 @@ second even when a dependency hangs.
 import time
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
-from datetime import UTC, datetime
 from typing import Literal
 
 from botocore.exceptions import BotoCoreError, ClientError
 from pydantic import BaseModel
 
-from practika import __version__, aws
+from practika import __version__, aws, clock
 from practika.observability import MetricName, logger, metrics, tracer
 from practika.settings import storage_settings
 
@@ -46,7 +45,7 @@ def _timed(check: str) -> PartHealth:
             aws.client("s3", timeout_s=CHECK_TIMEOUT_S).head_bucket(Bucket=bucket)
         error = None
     except ClientError as failure:
-        error = failure.response.get("Error", {}).get("Code", "client_error")
+        error = aws.error_code(failure) or "client_error"
     except BotoCoreError as failure:
         error = type(failure).__name__
     latency_ms = round((time.perf_counter() - started) * 1000, 1)
@@ -71,7 +70,7 @@ def check_health() -> HealthReport:
             logger.warning("health check failed", part=part, error=result.error)
     return HealthReport(
         status="healthy" if healthy else "unhealthy",
-        timestamp=datetime.now(UTC).isoformat(timespec="milliseconds"),
+        timestamp=clock.iso_millis(),
         version=__version__,
         database=parts["database"],
         storage=parts["storage"],

@@ -50,7 +50,8 @@ def build_resolver() -> APIGatewayHttpResolver:
     def _unparsable_multipart(error: ValueError) -> Response:
         # Powertools raises a bare ValueError for `multipart/form-data` without a boundary (found by the
         # API fuzz test: it was a 500). Every other ValueError is a bug and still fails the invocation.
-        if "multipart" not in str(error):
+        content_type = app.current_event.headers.get("content-type") or ""
+        if not content_type.lower().startswith("multipart/"):
             raise error
         return error_response(HTTPStatus.UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type", "the body must be JSON")
 

@@ -4,18 +4,19 @@ Service name, log level and namespace come from the POWERTOOLS_* variables each 
 from template.yaml; `environment` is a default dimension on every metric.
 """
 
-import os
 from enum import StrEnum
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit, single_metric
+
+from practika.settings import deployment_settings
 
 NAMESPACE = "Practika"
 
 logger = Logger()
 tracer = Tracer()
 metrics = Metrics(namespace=NAMESPACE)
-metrics.set_default_dimensions(environment=os.environ.get("ENVIRONMENT", "dev"))
+metrics.set_default_dimensions(environment=deployment_settings().environment)
 
 
 class MetricName(StrEnum):
@@ -56,12 +57,15 @@ def log_security_event(kind: SecurityEvent, message: str, **facts: object) -> No
     logger.warning(message, extra={"security_event": kind.value, **facts})
 
 
-def count_by(name: MetricName, dimension: str, value: str) -> None:
-    """A count with its own dimension (mode, error code) on top of service and environment."""
+def count_by(
+    name: MetricName, dimension: str, value: str, *, amount: float = 1, unit: MetricUnit = MetricUnit.Count
+) -> None:
+    """A metric with its own dimension (rejection reason, clip mode, error code, destination type) on top of
+    service and environment, emitted at once: the handler's metrics share one dimension set."""
     with single_metric(
         name=name,
-        unit=MetricUnit.Count,
-        value=1,
+        unit=unit,
+        value=amount,
         namespace=NAMESPACE,
         default_dimensions=metrics.default_dimensions,
     ) as metric:

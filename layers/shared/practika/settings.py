@@ -1,18 +1,40 @@
-"""Configuration shared by the functions, read from the environment template.yaml sets.
+"""Every setting of every function, read from the environment template.yaml sets.
 
-Each function reads the settings it needs once per container (`functools.cache`), and a
-missing or malformed variable fails with pydantic's message naming the field.
+Each function reads the settings it needs when first needed, once per container (`cached`), and
+a missing or malformed variable fails with pydantic's message naming the field. Tests change the
+environment between cases and call `reset()`, which forgets every cached setting and everything
+built from them (boto3 clients, the webhook provider).
 
 `EnvSettings` is a plain pydantic model filled from the environment. It replaces
-pydantic-settings, whose import alone cost every cold start about 115 ms (measured with
-`python -X importtime`) for the one thing used here: one variable per field.
+pydantic-settings, whose import alone cost every cold start about 115 ms (bench/README.md)
+for the one thing used here: one variable per field.
 """
 
+import functools
 import os
-from functools import cache
-from typing import Literal, Self
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, Literal, Self, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, Json
+
+if TYPE_CHECKING:
+    from practika.alarms.routing import RoutingConfig
+
+_T = TypeVar("_T")
+_caches: list[Any] = []
+
+
+def cached(read: Callable[..., _T]) -> "functools._lru_cache_wrapper[_T]":
+    """`functools.cache`, and forgotten by `reset()`."""
+    wrapper = functools.cache(read)
+    _caches.append(wrapper)
+    return wrapper
+
+
+def reset() -> None:
+    """Forget every cached setting and what was built from them: the next call reads the environment again."""
+    for wrapper in _caches:
+        wrapper.cache_clear()
 
 
 class EnvSettings(BaseModel):
@@ -26,14 +48,25 @@ class EnvSettings(BaseModel):
         return cls.model_validate(present)
 
 
+class DeploymentSettings(EnvSettings):
+    """Where the code runs: the environment name (a metric dimension) and, locally, the AWS endpoint."""
+
+    environment: str = "dev"
+    aws_endpoint_url: str | None = None
+
+
+@cached
+def deployment_settings() -> DeploymentSettings:
+    return DeploymentSettings.from_env()
+
+
 class StorageSettings(EnvSettings):
     table_name: str
     uploads_bucket: str
     clips_bucket: str
-    environment: str = "dev"
 
 
-@cache
+@cached
 def storage_settings() -> StorageSettings:
     return StorageSettings.from_env()
 
@@ -54,7 +87,7 @@ class UploadSettings(EnvSettings):
     max_upload_bytes_per_day: int = Field(default=50 * GIB, gt=0)
 
 
-@cache
+@cached
 def upload_settings() -> UploadSettings:
     return UploadSettings.from_env()
 
@@ -72,7 +105,7 @@ class ValidationSettings(EnvSettings):
     probe_timeout_s: float = Field(default=120.0, gt=0)
 
 
-@cache
+@cached
 def validation_settings() -> ValidationSettings:
     return ValidationSettings.from_env()
 
@@ -86,7 +119,7 @@ class ClipSettings(EnvSettings):
     max_clips_per_day: int = 100
 
 
-@cache
+@cached
 def clip_settings() -> ClipSettings:
     return ClipSettings.from_env()
 
@@ -95,6 +128,46 @@ class SecurityLogSettings(EnvSettings):
     security_log_group: str
 
 
-@cache
+@cached
 def security_log_settings() -> SecurityLogSettings:
     return SecurityLogSettings.from_env()
+
+
+class MediaSettings(EnvSettings):
+    # Plain http for presigned URLs: the local stack only (moto serves http; AWS presigns https).
+    media_allow_http: bool = False
+    # Largest picture a decoder may allocate (8K UHD). The container's declared size is checked against
+    # the limits, but the frames can claim another: a WebM saying 256x256 whose VP8 frames say 16000x16000
+    # made the decode check allocate 1.5 GB (the function has 1 GB). Over this, the decoder refuses the frame.
+    media_max_pixels: int = Field(default=7680 * 4320, gt=0)
+
+
+@cached
+def media_settings() -> MediaSettings:
+    return MediaSettings.from_env()
+
+
+class AlarmRouterSettings(EnvSettings):
+    table_name: str
+    idempotency_table: str
+    # Name of the Secrets Manager secret: a JSON object {destination name: webhook URL}.
+    chat_webhooks_secret: str
+    chat_routes: "Json[RoutingConfig]"
+    # How long the webhook URLs are cached between Secrets Manager reads.
+    chat_webhooks_max_age_s: int = Field(default=300, ge=0)
+    # Kept free at the end of the invocation for the idempotency and metric writes.
+    safety_margin_ms: int = Field(default=2000, ge=0)
+
+    @classmethod
+    def from_env(cls) -> Self:
+        # The routing model is imported here, by the one function that routes alarms: every other
+        # function's cold start would pay for the alarms package.
+        from practika.alarms.routing import RoutingConfig
+
+        cls.model_rebuild(_types_namespace={"RoutingConfig": RoutingConfig})
+        return super().from_env()
+
+
+@cached
+def router_settings() -> AlarmRouterSettings:
+    return AlarmRouterSettings.from_env()

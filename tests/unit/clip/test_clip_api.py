@@ -63,19 +63,19 @@ def store(monkeypatch) -> FakeStore:
     monkeypatch.setenv("CLIP_QUEUE_URL", "https://sqs.example/clip-queue")
     monkeypatch.setenv("MIN_CLIP_SECONDS", "1")
     monkeypatch.setenv("MAX_CLIP_SECONDS", "5")
-    settings.clip_settings.cache_clear()
+    settings.reset()
     fake = FakeStore()
     for name in ("get_clip", "get_owned_clip", "create_clip", "enqueue", "presign_download"):
         monkeypatch.setattr(clip_store, name, getattr(fake, name))
 
-    def get_owned_video(video_id: str, owner: str) -> Video:
+    def get_owned(video_id: str, owner: str) -> video_store.StoredVideo:
         if video_id != VIDEO.video_id or owner != VIDEO.owner:
             raise NotFound("no such video", details={"video_id": video_id})
-        return VIDEO
+        return video_store.StoredVideo(VIDEO, upload_id=None, object_etag="etag")
 
-    monkeypatch.setattr(video_store, "get_owned_video", get_owned_video)
+    monkeypatch.setattr(video_store, "get_owned", get_owned)
     yield fake
-    settings.clip_settings.cache_clear()
+    settings.reset()
 
 
 def post(event: Any, context: Any, body: Any, video_id: str = "vid_1", sub: str = "user-alice") -> tuple[int, dict]:
@@ -145,7 +145,7 @@ def test_another_users_video_answers_404(store, event, lambda_context):
 
 def test_a_video_not_ready_answers_409(store, event, lambda_context, monkeypatch):
     waiting = VIDEO.model_copy(update={"status": VideoStatus.VALIDATING, "media": None})
-    monkeypatch.setattr(video_store, "get_owned_video", lambda video_id, owner: waiting)
+    monkeypatch.setattr(video_store, "get_owned", lambda video_id, owner: video_store.StoredVideo(waiting, None, None))
 
     status, body = post(event, lambda_context, {"start_s": 1, "end_s": 3, "mode": "fast"})
 

@@ -75,10 +75,15 @@ def test_a_video_that_is_not_ready_refuses_clips_with_409(status):
     assert (refused.value.status, refused.value.code) == (409, "video_not_ready")
 
 
-@pytest.mark.parametrize("body", [{"start_s": -1, "end_s": 2, "mode": "fast"},
-                                  {"start_s": 0, "end_s": 2, "mode": "sloppy"},
-                                  {"start_s": 0, "end_s": "nan", "mode": "fast"},
-                                  {"start_s": 0, "end_s": 2, "mode": "fast", "speed": 2}])
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"start_s": -1, "end_s": 2, "mode": "fast"},
+        {"start_s": 0, "end_s": 2, "mode": "sloppy"},
+        {"start_s": 0, "end_s": "nan", "mode": "fast"},
+        {"start_s": 0, "end_s": 2, "mode": "fast", "speed": 2},
+    ],
+)
 def test_a_malformed_request_body_is_a_validation_error(body):
     with pytest.raises(ValueError):
         ClipRequest.model_validate(body)

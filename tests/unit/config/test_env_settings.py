@@ -3,8 +3,7 @@
 import pytest
 from pydantic import ValidationError
 
-from practika.alarms.settings import AlarmRouterSettings
-from practika.settings import UploadSettings, ValidationSettings
+from practika.settings import AlarmRouterSettings, UploadSettings, ValidationSettings
 
 ROUTES = '{"destinations": {"oncall": {"type": "slack"}}, "routes": [{"destinations": ["oncall"]}]}'
 ROUTER_ENV = {"TABLE_NAME": "t", "IDEMPOTENCY_TABLE": "i", "CHAT_WEBHOOKS_SECRET": "s", "CHAT_ROUTES": ROUTES}

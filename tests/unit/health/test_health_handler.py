@@ -6,6 +6,7 @@ import pytest
 from botocore.exceptions import ClientError, ConnectTimeoutError
 
 from practika import health as health_module
+from practika import settings
 from practika.health import check_health
 
 
@@ -35,7 +36,7 @@ def storage_env(monkeypatch):
     monkeypatch.setenv("TABLE_NAME", "table")
     monkeypatch.setenv("UPLOADS_BUCKET", "uploads")
     monkeypatch.setenv("CLIPS_BUCKET", "clips")
-    health_module.storage_settings.cache_clear()
+    settings.reset()
 
 
 def fake_aws(monkeypatch, **failures: Exception) -> None:

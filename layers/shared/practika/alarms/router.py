@@ -7,10 +7,9 @@ not repeated (idempotency per SNS MessageId and destination).
 
 import time
 from collections.abc import Callable, Mapping
-from functools import cache
 from typing import Any
 
-from aws_lambda_powertools.metrics import MetricUnit, single_metric
+from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.idempotency import (
     DynamoDBPersistenceLayer,
     IdempotencyConfig,
@@ -22,12 +21,12 @@ from aws_lambda_powertools.utilities.idempotency.persistence.datarecord import D
 from practika import aws
 from practika.alarms import threads
 from practika.alarms.delivery import DeliveryError, post_json
-from practika.alarms.format import DestinationType, render, webhook_url
+from practika.alarms.format import render, webhook_url
 from practika.alarms.parse import SnsMessage, parse
 from practika.alarms.routing import Target, targets
-from practika.alarms.settings import router_settings
 from practika.alarms.webhooks import webhook_urls
-from practika.observability import NAMESPACE, MetricName, logger, metrics, tracer
+from practika.observability import MetricName, count_by, logger, metrics, tracer
+from practika.settings import cached, router_settings
 
 # Longer than SNS and Lambda keep retrying one message (async retries end within 6 hours).
 IDEMPOTENCY_TTL_S = 24 * 3600
@@ -49,7 +48,7 @@ def _post(delivery: dict[str, str], *, url: str, payload: dict[str, Any], deadli
     return {"status": result.status, "attempts": result.attempts, "latency_ms": result.latency_ms}
 
 
-@cache
+@cached
 def _post_once() -> Any:
     """`_post`, idempotent per `delivery` ({message_id, destination}); the table is read when first needed."""
     store = DynamoDBPersistenceLayer(
@@ -58,17 +57,6 @@ def _post_once() -> Any:
     return idempotent_function(
         _post, data_keyword_argument="delivery", persistence_store=store, config=idempotency_config
     )
-
-
-def _count(name: MetricName, destination_type: DestinationType, value: float = 1, unit: str = "Count") -> None:
-    with single_metric(
-        name=name,
-        unit=MetricUnit(unit),
-        value=value,
-        namespace=NAMESPACE,
-        default_dimensions=metrics.default_dimensions,
-    ) as metric:
-        metric.add_dimension(name="destination_type", value=destination_type.value)
 
 
 def sns_message(sns: Mapping[str, Any]) -> SnsMessage:
@@ -95,7 +83,7 @@ def _deliver(target: Target, message_id: str, url: str, payload: dict[str, Any],
             deadline=deadline,
         )
     except DeliveryError as error:
-        _count(MetricName.ALARM_NOTIFICATIONS_FAILED, kind)
+        count_by(MetricName.ALARM_NOTIFICATIONS_FAILED, "destination_type", kind.value)
         logger.error(
             "delivery failed",
             destination=name,
@@ -111,8 +99,14 @@ def _deliver(target: Target, message_id: str, url: str, payload: dict[str, Any],
     if result.get("replayed"):
         logger.info("already delivered", destination=name, destination_type=kind.value)
         return True
-    _count(MetricName.ALARM_NOTIFICATIONS_DELIVERED, kind)
-    _count(MetricName.DELIVERY_LATENCY_MS, kind, value=result["latency_ms"], unit="Milliseconds")
+    count_by(MetricName.ALARM_NOTIFICATIONS_DELIVERED, "destination_type", kind.value)
+    count_by(
+        MetricName.DELIVERY_LATENCY_MS,
+        "destination_type",
+        kind.value,
+        amount=result["latency_ms"],
+        unit=MetricUnit.Milliseconds,
+    )
     logger.info(
         "notification delivered",
         destination=name,
@@ -153,7 +147,7 @@ def route(sns: SnsMessage, remaining_ms: Callable[[], int]) -> list[str]:
         share = (deadline - time.monotonic()) / (len(plan) - index)
         url = urls.get(target.name)
         if url is None:
-            _count(MetricName.ALARM_NOTIFICATIONS_FAILED, target.destination.type)
+            count_by(MetricName.ALARM_NOTIFICATIONS_FAILED, "destination_type", target.destination.type.value)
             logger.error("destination has no webhook url", destination=target.name)
             failed.append(target.name)
             continue

@@ -64,5 +64,5 @@ def _start(table: Any, thread_key: str, at: int) -> None:
             ExpressionAttributeValues={":at": at, ":exp": at + KEEP_S},
         )
     except ClientError as error:
-        if error.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
+        if aws.error_code(error) != "ConditionalCheckFailedException":
             raise

@@ -3,19 +3,18 @@
 The URLs are credentials: they stay in memory, never in environment variables, logs or errors.
 """
 
-from functools import cache
-
 from aws_lambda_powertools.utilities.parameters import SecretsProvider
 
 from practika import aws
 from practika.errors import PractikaError
+from practika.settings import cached
 
 
 class WebhookSecretInvalid(PractikaError):
     code = "webhook_secret_invalid"
 
 
-@cache
+@cached
 def _provider() -> SecretsProvider:
     return SecretsProvider(boto3_client=aws.client("secretsmanager"))
 

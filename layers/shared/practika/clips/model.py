@@ -41,8 +41,22 @@ class ClipTimes(BaseModel):
     duration_s: float
 
 
+class ClipErrorCode(StrEnum):
+    """Why a clip failed: the API's `error.code` and the ClipFailures `code`."""
+
+    # Passing failures, the request was fine: the same clip asked again is cut again.
+    TIMEOUT = "timeout"
+    SOURCE_UNREACHABLE = "source_unreachable"
+    STORAGE_ERROR = "storage_error"
+    # Final ones.
+    SOURCE_MISSING = "source_missing"
+    SOURCE_REPLACED = "source_replaced"
+    CUT_FAILED = "cut_failed"
+    EMPTY_CLIP = "empty_clip"
+
+
 class ClipError(BaseModel):
-    code: str
+    code: ClipErrorCode
     message: str
 
 

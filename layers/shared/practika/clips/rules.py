@@ -7,19 +7,16 @@ request creates it and the other answers with the existing clip: never two cuts.
 
 import hashlib
 import re
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
-from practika.clips.model import Clip, ClipRange, ClipRequest, ClipStatus, ClipView
+from practika import clock
+from practika.clips.model import Clip, ClipErrorCode, ClipRange, ClipRequest, ClipStatus, ClipView
 from practika.errors import ClipTooLong, ClipTooShort, InvalidClipRange, RangeBeyondVideo, VideoNotReady
 from practika.settings import ClipSettings
 from practika.videos.model import Video, VideoStatus
 
 # A queued clip older than this whose job may have been lost is queued again on a repeated request.
 REQUEUE_AFTER = timedelta(minutes=5)
-
-
-def now_iso() -> str:
-    return datetime.now(UTC).isoformat(timespec="milliseconds")
 
 
 def checked_request(request: ClipRequest, video: Video, settings: ClipSettings) -> ClipRange:
@@ -56,7 +53,7 @@ def download_filename(video_filename: str, request: ClipRange) -> str:
 
 
 def new_clip(video: Video, request: ClipRange) -> Clip:
-    created = now_iso()
+    created = clock.iso_millis()
     return Clip(
         clip_id=clip_id_for(video.video_id, request),
         video_id=video.video_id,
@@ -71,7 +68,7 @@ def new_clip(video: Video, request: ClipRange) -> Clip:
 
 # Failures that say nothing about the request (S3 or the network were down, time ran out): the
 # same clip asked for again is cut again. Failures of the media itself stay final.
-RETRYABLE_FAILURES = frozenset({"timeout", "source_unreachable", "storage_error"})
+RETRYABLE_FAILURES = frozenset({ClipErrorCode.TIMEOUT, ClipErrorCode.SOURCE_UNREACHABLE, ClipErrorCode.STORAGE_ERROR})
 
 
 def needs_requeue(clip: Clip, now: datetime) -> bool:

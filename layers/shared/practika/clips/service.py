@@ -1,7 +1,6 @@
 """Clips: asking for a clip (checked, counted against the daily quota, queued once) and showing it."""
 
-from datetime import UTC, datetime
-
+from practika import clock
 from practika.clips import rules, store
 from practika.clips.model import Clip, ClipRequest, ClipStatus, ClipView, clip_object_key
 from practika.errors import QuotaExceeded
@@ -23,7 +22,7 @@ def request_clip(owner: str, video_id: str, request: ClipRequest) -> tuple[ClipV
     tracer.put_annotation(key="video_id", value=video_id)
     metrics.add_metric(name=MetricName.CLIP_REQUESTS, unit="Count", value=1)
     settings = clip_settings()
-    video = video_store.get_owned_video(video_id, owner)
+    video = video_store.get_owned(video_id, owner).video
     wanted = rules.checked_request(request, video, settings)
     clip = rules.new_clip(video, wanted)
     logger.append_keys(clip_id=clip.clip_id)
@@ -41,7 +40,7 @@ def request_clip(owner: str, video_id: str, request: ClipRequest) -> tuple[ClipV
         store.enqueue(settings.clip_queue_url, clip.clip_id)
         count_by(MetricName.CLIP_CREATIONS, "mode", clip.requested.mode.value)
         logger.info("clip queued", mode=clip.requested.mode.value)
-    elif rules.needs_requeue(clip, datetime.now(UTC)):
+    elif rules.needs_requeue(clip, clock.now()):
         store.touch(clip.clip_id)
         store.enqueue(settings.clip_queue_url, clip.clip_id)
         logger.warning("stale queued clip queued again")

@@ -5,18 +5,16 @@ Status moves queued -> processing -> ready | failed, each step a conditional wri
 late or duplicated message can never move a finished clip back or cut it again.
 """
 
-import json
 import time
-from datetime import UTC, datetime, timedelta
-from decimal import Decimal
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 from boto3.s3.transfer import TransferConfig
 from botocore.exceptions import ClientError
 
-from practika import aws
-from practika.clips.model import Clip, ClipError, ClipStatus, ClipTimes, clip_key
+from practika import aws, clock
+from practika.clips.model import Clip, ClipError, ClipJob, ClipStatus, ClipTimes, clip_key
 from practika.errors import NotFound, QuotaExceeded
 from practika.observability import tracer
 from practika.settings import storage_settings
@@ -41,16 +39,6 @@ class SourceReplaced(Exception):
 
 def _table() -> Any:
     return aws.table(storage_settings().table_name)
-
-
-def _item(data: dict[str, Any]) -> dict[str, Any]:
-    """DynamoDB wants Decimal, never float."""
-    converted: dict[str, Any] = json.loads(json.dumps(data), parse_float=Decimal)
-    return converted
-
-
-def _now_iso() -> str:
-    return datetime.now(UTC).isoformat(timespec="milliseconds")
 
 
 def quota_key(owner: str, day: str) -> dict[str, str]:
@@ -78,7 +66,7 @@ def create_clip(clip: Clip, *, max_per_day: int) -> tuple[Clip, bool]:
     Returns (clip, created). When the same clip already exists (asked before, or by a racing
     request) the existing one comes back with created=False and the quota is untouched.
     """
-    now = datetime.now(UTC)
+    now = clock.now()
     day = now.strftime("%Y-%m-%d")
     table_name = storage_settings().table_name
     record = {**clip_key(clip.clip_id), **clip.model_dump(mode="json")}
@@ -86,7 +74,7 @@ def create_clip(clip: Clip, *, max_per_day: int) -> tuple[Clip, bool]:
         {
             "Put": {
                 "TableName": table_name,
-                "Item": _item(record),
+                "Item": aws.dynamo_values(record),
                 "ConditionExpression": "attribute_not_exists(pk)",
             }
         },
@@ -97,7 +85,7 @@ def create_clip(clip: Clip, *, max_per_day: int) -> tuple[Clip, bool]:
                 "UpdateExpression": "ADD #count :one SET expires_at = :expires",
                 "ConditionExpression": "attribute_not_exists(#count) OR #count < :max",
                 "ExpressionAttributeNames": {"#count": "count"},
-                "ExpressionAttributeValues": _item(
+                "ExpressionAttributeValues": aws.dynamo_values(
                     {
                         ":one": 1,
                         ":max": max_per_day,
@@ -110,9 +98,9 @@ def create_clip(clip: Clip, *, max_per_day: int) -> tuple[Clip, bool]:
     try:
         _table().client.transact_write_items(TransactItems=items)
     except ClientError as error:
-        if error.response.get("Error", {}).get("Code") != "TransactionCanceledException":
+        if aws.error_code(error) != "TransactionCanceledException":
             raise
-        reasons = [r.get("Code") for r in error.response.get("CancellationReasons", [])]
+        reasons = aws.cancellation_codes(error)
         if reasons and reasons[0] == "ConditionalCheckFailed":
             existing = get_clip(clip.clip_id)
             if existing is not None:
@@ -130,7 +118,7 @@ def touch(clip_id: str) -> None:
         UpdateExpression="SET updated_at = :now",
         ConditionExpression="#status = :queued",
         ExpressionAttributeNames={"#status": "status"},
-        ExpressionAttributeValues={":now": _now_iso(), ":queued": ClipStatus.QUEUED.value},
+        ExpressionAttributeValues={":now": clock.iso_millis(), ":queued": ClipStatus.QUEUED.value},
     )
 
 
@@ -148,13 +136,13 @@ def requeue_failed(clip_id: str, retryable_codes: frozenset[str]) -> Clip | None
             ExpressionAttributeValues={
                 ":queued": ClipStatus.QUEUED.value,
                 ":failed": ClipStatus.FAILED.value,
-                ":now": _now_iso(),
+                ":now": clock.iso_millis(),
                 **{f":code{i}": code for i, code in enumerate(sorted(retryable_codes))},
             },
             ReturnValues="ALL_NEW",
         )["Attributes"]
     except ClientError as error:
-        if error.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
+        if aws.error_code(error) != "ConditionalCheckFailedException":
             raise
         return None
     return Clip.model_validate(item)
@@ -162,7 +150,7 @@ def requeue_failed(clip_id: str, retryable_codes: frozenset[str]) -> Clip | None
 
 @tracer.capture_method
 def enqueue(queue_url: str, clip_id: str) -> None:
-    aws.client("sqs").send_message(QueueUrl=queue_url, MessageBody=json.dumps({"clip_id": clip_id}))
+    aws.client("sqs").send_message(QueueUrl=queue_url, MessageBody=ClipJob(clip_id=clip_id).model_dump_json())
 
 
 @tracer.capture_method
@@ -180,20 +168,20 @@ def start_processing(clip_id: str, *, lease_s: float) -> Clip | None:
             ConditionExpression="attribute_exists(pk) AND (#status = :queued OR "
             "(#status = :processing AND (attribute_not_exists(lease_until) OR lease_until < :now)))",
             ExpressionAttributeNames={"#status": "status"},
-            ExpressionAttributeValues=_item(
+            ExpressionAttributeValues=aws.dynamo_values(
                 {
                     ":processing": ClipStatus.PROCESSING.value,
                     ":queued": ClipStatus.QUEUED.value,
                     ":lease": now + lease_s,
                     ":now": now,
-                    ":now_iso": _now_iso(),
+                    ":now_iso": clock.iso_millis(),
                     ":one": 1,
                 }
             ),
             ReturnValues="ALL_NEW",
         )["Attributes"]
     except ClientError as error:
-        if error.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
+        if aws.error_code(error) != "ConditionalCheckFailedException":
             raise
         current = get_clip(clip_id)
         if current is None or current.status in (ClipStatus.READY, ClipStatus.FAILED):
@@ -221,13 +209,13 @@ def mark_ready(clip_id: str, actual: ClipTimes, size_bytes: int) -> Clip:
         "REMOVE lease_until",
         ConditionExpression="#status = :processing",
         ExpressionAttributeNames={"#status": "status"},
-        ExpressionAttributeValues=_item(
+        ExpressionAttributeValues=aws.dynamo_values(
             {
                 ":ready": ClipStatus.READY.value,
                 ":processing": ClipStatus.PROCESSING.value,
                 ":actual": actual.model_dump(),
                 ":size": size_bytes,
-                ":now": _now_iso(),
+                ":now": clock.iso_millis(),
             }
         ),
         ReturnValues="ALL_NEW",
@@ -246,8 +234,8 @@ def mark_failed(clip_id: str, error: ClipError) -> Clip:
             ":failed": ClipStatus.FAILED.value,
             ":queued": ClipStatus.QUEUED.value,
             ":processing": ClipStatus.PROCESSING.value,
-            ":error": error.model_dump(),
-            ":now": _now_iso(),
+            ":error": error.model_dump(mode="json"),
+            ":now": clock.iso_millis(),
         },
         ReturnValues="ALL_NEW",
     )["Attributes"]
@@ -264,7 +252,7 @@ def presign_source(video_id: str, *, expires_s: int) -> str:
     try:
         head = s3.head_object(Bucket=bucket, Key=key)
     except ClientError as error:
-        if error.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
+        if aws.error_code(error) in aws.NOT_FOUND_CODES:
             raise SourceMissing(f"the video's object {key} is gone") from error
         raise
     stored = video_store.get_video(video_id)

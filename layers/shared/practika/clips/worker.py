@@ -7,7 +7,7 @@ from boto3.exceptions import Boto3Error
 from botocore.exceptions import BotoCoreError, ClientError
 
 from practika.clips import store
-from practika.clips.model import Clip, ClipError, ClipJob, ClipTimes, clip_object_key
+from practika.clips.model import Clip, ClipError, ClipErrorCode, ClipJob, ClipTimes, clip_object_key
 from practika.media import tools
 from practika.media.cut import CutError, cut_clip
 from practika.observability import MetricName, SecurityEvent, count_by, log_security_event, logger, metrics, tracer
@@ -67,14 +67,14 @@ def process_clip(clip_id: str, *, attempt: int, remaining_ms: Callable[[], int])
     except CutError as error:
         return _failed(clip, error.code, error.message, transient=error.transient, attempt=attempt)
     except store.SourceMissing as missing:
-        return _failed(clip, "source_missing", str(missing), transient=False, attempt=attempt)
+        return _failed(clip, ClipErrorCode.SOURCE_MISSING, str(missing), transient=False, attempt=attempt)
     except store.SourceReplaced as replaced:
         log_security_event(SecurityEvent.OBJECT_REPLACED, "clip source replaced after validation")
-        return _failed(clip, "source_replaced", str(replaced), transient=False, attempt=attempt)
+        return _failed(clip, ClipErrorCode.SOURCE_REPLACED, str(replaced), transient=False, attempt=attempt)
     except (ClientError, BotoCoreError, Boto3Error) as error:
         # Boto3Error: upload_file wraps a failed PutObject in S3UploadFailedError, which is neither of
         # the others; left uncaught it kept the lease and the clip stuck in `processing` until the DLQ.
-        return _failed(clip, "storage_error", type(error).__name__, transient=True, attempt=attempt)
+        return _failed(clip, ClipErrorCode.STORAGE_ERROR, type(error).__name__, transient=True, attempt=attempt)
     actual = ClipTimes(start_s=result.start_s, end_s=result.end_s, duration_s=result.duration_s)
     done = store.mark_ready(clip_id, actual, result.size_bytes)
     elapsed_ms = round((time.perf_counter() - started) * 1000)

@@ -47,14 +47,11 @@ _TRANSIENT_STDERR = re.compile(
     r"|Server returned 403|Network is unreachable|Temporary failure in name resolution",
     re.IGNORECASE,
 )
-# A stalled read fails (and is retried) instead of hanging until the whole budget is gone.
-RW_TIMEOUT_US = 15_000_000
-# Bounded range requests: small after a seek (the demuxer often reads a few KB and seeks again),
-# then 1 MiB. A clip is a few MB read in one run, where every request costs a round trip (about
-# 12 ms on the local stack, more on S3): 256 KiB requests made a 30-minute fast clip 21 GETs and
-# 0.28 s, 1 MiB makes it 8 GETs and 0.20 s, for 1.3 MB more read past the clip's ends (bench/).
+# Range requests after the first (media.tools.input_options): 1 MiB. A clip is a few MB read in one
+# run, where every request costs a round trip (about 12 ms on the local stack, more on S3): 256 KiB
+# requests made a 30-minute fast clip 21 GETs and 0.28 s, 1 MiB makes it 8 GETs and 0.20 s, for
+# 1.3 MB more read past the clip's ends (bench/).
 # Validation reads the index in small pieces and keeps its own, smaller sizes (media.probe).
-INITIAL_REQUEST_BYTES = 64 * 1024
 REQUEST_BYTES = 1024 * 1024
 _BYTES_READ = re.compile(r"Statistics: (\d+) bytes read")
 # A presigned URL's query is a bearer credential: never let it reach the logs.
@@ -86,18 +83,7 @@ class CutResult:
 
 
 def _input_options(url: str) -> dict[str, str]:
-    """The locks, plus the CA bundle when TLS is in play (ffmpeg rejects TLS options for other protocols)."""
-    options = tools.locked_input_options()
-    if url.startswith(("https:", "http:")):
-        options["rw_timeout"] = str(RW_TIMEOUT_US)
-        # Bounded range requests, as for validation: an open-ended `bytes=N-` after every seek (the
-        # index, then the clip) makes S3 push megabytes past what ffmpeg reads into socket buffers.
-        options["initial_request_size"] = str(INITIAL_REQUEST_BYTES)
-        options["request_size"] = str(REQUEST_BYTES)
-        options["multiple_requests"] = "1"
-    if url.startswith("https:"):
-        options.update(tools.ca_bundle_options())
-    return options
+    return tools.input_options(url, request_bytes=REQUEST_BYTES)
 
 
 def build_command(url: str, output: Path, *, seek_s: float, end_s: float, mode: str) -> list[str]:
@@ -253,10 +239,6 @@ def _run(args: list[str], timeout_s: float) -> tools.ToolResult:
 
 def _left(deadline: float) -> float:
     return deadline - time.monotonic()
-
-
-def _flags(options: dict[str, str]) -> list[str]:
-    return [part for name, value in options.items() for part in (f"-{name}", value)]
 
 
 def _bytes_read(stderr: str) -> int | None:

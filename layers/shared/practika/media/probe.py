@@ -19,15 +19,12 @@ from practika.observability import tracer
 
 # Packets read at each decode sample point: enough to decode a few frames, bounded in bytes.
 SAMPLE_PACKETS = 12
-# Size of each HTTP range request ffprobe makes (the first ones, while it reads headers, smaller).
+# Size of each HTTP range request ffprobe makes after the first (media.tools.input_options).
 # Once a read runs past the first request (a moov atom over 64 KiB: any video over a few minutes)
 # every later request is REQUEST_BYTES, including the few-KB reads for stream info and the tail
 # sample: at 1 MiB that cost 4 MiB on a 30-minute file; 256 KiB keeps a probe within 2 MB + moov
 # (make bench) for a few more requests while a large moov is read.
-INITIAL_REQUEST_BYTES = 64 * 1024
 REQUEST_BYTES = 256 * 1024
-# ffprobe's own network stall limit; the whole run is still bounded by the caller's timeout.
-RW_TIMEOUT_US = 15_000_000
 # stderr phrases that mean the storage could not be read (retry later), not that the file is bad.
 _TRANSPORT_ERRORS = re.compile(
     r"Server returned (5\d\d|403|404)|Connection refused|Connection reset|Connection timed out"
@@ -194,17 +191,8 @@ class ProbeCrashed(Exception):
 
 
 def _input_args(url: str) -> list[str]:
-    options = tools.locked_input_options()
-    if url.startswith("https:"):
-        options.update(tools.ca_bundle_options())
-    options["rw_timeout"] = str(RW_TIMEOUT_US)
-    # Bounded range requests: an open-ended `bytes=N-` makes the server stream the rest of the file
-    # into socket buffers even though ffprobe stops reading after the index.
-    options["initial_request_size"] = str(INITIAL_REQUEST_BYTES)
-    options["request_size"] = str(REQUEST_BYTES)
-    options["multiple_requests"] = "1"
     args: list[str] = []
-    for name, value in options.items():
+    for name, value in tools.input_options(url, request_bytes=REQUEST_BYTES).items():
         args += [f"-{name}", value]
     return [*args, "-i", url]
 

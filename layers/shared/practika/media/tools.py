@@ -13,6 +13,8 @@ import shutil
 import subprocess
 from dataclasses import dataclass
 
+from practika.settings import media_settings
+
 # Demuxer names as ffmpeg registers them ("mov,mp4,m4a,3gp,3g2,mj2" is one demuxer).
 ALLOWED_DEMUXERS = ("mov", "mp4", "m4a", "3gp", "3g2", "mj2", "matroska", "webm")
 # HTTPS in AWS; plain http is allowed only where MEDIA_ALLOW_HTTP says so (the local stack).
@@ -46,19 +48,9 @@ def binary(name: str) -> str:
 
 def allowed_protocols() -> str:
     protocols = list(HTTPS_PROTOCOLS)
-    if os.environ.get("MEDIA_ALLOW_HTTP") == "1":
+    if media_settings().media_allow_http:
         protocols.append("http")
     return ",".join(protocols)
-
-
-# Largest picture a decoder may allocate (8K UHD). The container's declared size is checked against
-# the limits, but the frames can claim another: a WebM saying 256x256 whose VP8 frames say 16000x16000
-# made the decode check allocate 1.5 GB (the function has 1 GB). Over this, the decoder refuses the frame.
-DEFAULT_MAX_PIXELS = 7680 * 4320
-
-
-def max_pixels() -> int:
-    return int(os.environ.get("MEDIA_MAX_PIXELS") or DEFAULT_MAX_PIXELS)
 
 
 def locked_input_options() -> dict[str, str]:
@@ -67,7 +59,7 @@ def locked_input_options() -> dict[str, str]:
     return {
         "format_whitelist": ",".join(ALLOWED_DEMUXERS),
         "protocol_whitelist": allowed_protocols(),
-        "max_pixels": str(max_pixels()),
+        "max_pixels": str(media_settings().media_max_pixels),
     }
 
 
@@ -77,6 +69,27 @@ def ca_bundle_options() -> dict[str, str]:
         if os.path.exists(path):
             return {"ca_file": path, "tls_verify": "1"}
     return {}
+
+
+# A stalled read fails (and is retried) instead of hanging until the whole budget is gone.
+RW_TIMEOUT_US = 15_000_000
+# The first range request after a seek is small: the demuxer often reads a few KB and seeks again.
+INITIAL_REQUEST_BYTES = 64 * 1024
+
+
+def input_options(url: str, *, request_bytes: int) -> dict[str, str]:
+    """Options for every `-i` of a user's file: the locks, and for a URL a stall timeout and bounded
+    range requests of `request_bytes` (an open-ended `bytes=N-` makes S3 push the rest of the file into
+    socket buffers after every seek), plus the CA bundle over TLS (ffmpeg rejects TLS options elsewhere)."""
+    options = locked_input_options()
+    if url.startswith(("https:", "http:")):
+        options["rw_timeout"] = str(RW_TIMEOUT_US)
+        options["initial_request_size"] = str(INITIAL_REQUEST_BYTES)
+        options["request_size"] = str(request_bytes)
+        options["multiple_requests"] = "1"
+    if url.startswith("https:"):
+        options.update(ca_bundle_options())
+    return options
 
 
 def run(args: list[str], timeout_s: float) -> ToolResult:

@@ -45,8 +45,24 @@ class MediaFacts(BaseModel):
     audio_codec: str | None = None
 
 
+class RejectionCode(StrEnum):
+    """Why a video was rejected: the API's `rejection.code` and the ValidationFailures `reason`."""
+
+    TOO_LARGE = "too_large"
+    NOT_A_VIDEO = "not_a_video"
+    SIZE_MISMATCH = "size_mismatch"
+    UNSUPPORTED_CONTAINER = "unsupported_container"
+    UNSUPPORTED_CODEC = "unsupported_codec"
+    NO_VIDEO_STREAM = "no_video_stream"
+    CORRUPT = "corrupt"
+    TOO_LONG = "too_long"
+    RESOLUTION_TOO_HIGH = "resolution_too_high"
+    FRAME_RATE_TOO_HIGH = "frame_rate_too_high"
+    PROBE_TIMEOUT = "probe_timeout"
+
+
 class Rejection(BaseModel):
-    code: str
+    code: RejectionCode
     message: str
 
 

@@ -17,7 +17,7 @@ from urllib.parse import unquote_plus
 from practika.media.probe import PRETENDERS, ProbeReport, Sniffed, Stream
 from practika.observability import SecurityEvent
 from practika.settings import MIB, S3_MIN_PART_BYTES, ValidationSettings
-from practika.videos.model import S3_MAX_PARTS, MediaFacts, Rejection, S3ObjectRef
+from practika.videos.model import S3_MAX_PARTS, MediaFacts, Rejection, RejectionCode, S3ObjectRef
 
 _VIDEO_ID = re.compile(r"^[0-9a-f]{32}$")
 UPLOADS_PREFIX = "uploads/"
@@ -41,14 +41,6 @@ def new_video_id() -> str:
 
 def is_video_id(value: str) -> bool:
     return bool(_VIDEO_ID.match(value))
-
-
-def video_id_of(key: str) -> str | None:
-    """The video an uploads/ key belongs to, or None for any other key."""
-    if not key.startswith(UPLOADS_PREFIX):
-        return None
-    video_id = key.removeprefix(UPLOADS_PREFIX)
-    return video_id if is_video_id(video_id) else None
 
 
 def quarantine_key(key: str) -> str:
@@ -111,11 +103,13 @@ class Verdict:
     detail: str | None = None
 
     @property
-    def code(self) -> str | None:
+    def code(self) -> RejectionCode | None:
         return self.rejection.code if self.rejection else None
 
 
-def reject(code: str, message: str, security_event: SecurityEvent | None = None, detail: str | None = None) -> Verdict:
+def reject(
+    code: RejectionCode, message: str, security_event: SecurityEvent | None = None, detail: str | None = None
+) -> Verdict:
     return Verdict(rejection=Rejection(code=code, message=message), security_event=security_event, detail=detail)
 
 
@@ -126,12 +120,12 @@ def _mib(value: float) -> str:
 def check_size(size_bytes: int, declared_bytes: int, limit: int) -> Verdict | None:
     """The cheap checks, before reading a byte of content."""
     if size_bytes > limit:
-        return reject("too_large", f"the file is {_mib(size_bytes)}; at most {_mib(limit)} is accepted")
+        return reject(RejectionCode.TOO_LARGE, f"the file is {_mib(size_bytes)}; at most {_mib(limit)} is accepted")
     if size_bytes == 0:
-        return reject("not_a_video", "the file is empty")
+        return reject(RejectionCode.NOT_A_VIDEO, "the file is empty")
     if size_bytes != declared_bytes:
         return reject(
-            "size_mismatch",
+            RejectionCode.SIZE_MISMATCH,
             f"the file has {size_bytes} bytes but {declared_bytes} were announced",
             SecurityEvent.SIZE_MISMATCH,
         )
@@ -142,16 +136,18 @@ def judge_unreadable(sniffed: Sniffed, detail: str) -> Verdict:
     """ffprobe would not open the file with the allowed demuxers: say why, from its first bytes."""
     if sniffed in PRETENDERS:
         return reject(
-            "not_a_video",
+            RejectionCode.NOT_A_VIDEO,
             f"the file is not a video (it looks like {sniffed.value})",
             SecurityEvent.DISGUISED_MEDIA,
             detail,
         )
     if sniffed == Sniffed.OTHER_VIDEO:
-        return reject("unsupported_container", "the video's container is not MP4, MOV, WebM or MKV", detail=detail)
+        return reject(
+            RejectionCode.UNSUPPORTED_CONTAINER, "the video's container is not MP4, MOV, WebM or MKV", detail=detail
+        )
     if sniffed in (Sniffed.ISO_BMFF, Sniffed.QUICKTIME, Sniffed.MATROSKA, Sniffed.WEBM):
-        return reject("corrupt", "the file is damaged or incomplete", detail=detail)
-    return reject("not_a_video", "the file is not a video", detail=detail)
+        return reject(RejectionCode.CORRUPT, "the file is damaged or incomplete", detail=detail)
+    return reject(RejectionCode.NOT_A_VIDEO, "the file is not a video", detail=detail)
 
 
 def container_name(report: ProbeReport, sniffed: Sniffed) -> str | None:
@@ -183,37 +179,39 @@ def judge_report(report: ProbeReport, sniffed: Sniffed, size_bytes: int, limits:
     """Facts from ffprobe's report, or the first limit they break."""
     container = container_name(report, sniffed)
     if container is None:
-        return reject("unsupported_container", "the video's container is not MP4, MOV, WebM or MKV")
+        return reject(RejectionCode.UNSUPPORTED_CONTAINER, "the video's container is not MP4, MOV, WebM or MKV")
     video = video_stream(report)
     if video is None:
         has_audio = any(s.codec_type == "audio" for s in report.streams)
         return reject(
-            "no_video_stream",
+            RejectionCode.NO_VIDEO_STREAM,
             "the file has no video track" + (" (it is an audio file)" if has_audio else ""),
             SecurityEvent.DISGUISED_MEDIA if has_audio else None,
         )
     audio = next((s for s in report.streams if s.codec_type == "audio"), None)
     if video.codec_name not in ALLOWED_VIDEO_CODECS:
-        return reject("unsupported_codec", f"video codec {video.codec_name} is not supported")
+        return reject(RejectionCode.UNSUPPORTED_CODEC, f"video codec {video.codec_name} is not supported")
     if audio is not None and audio.codec_name not in ALLOWED_AUDIO_CODECS:
-        return reject("unsupported_codec", f"audio codec {audio.codec_name} is not supported")
+        return reject(RejectionCode.UNSUPPORTED_CODEC, f"audio codec {audio.codec_name} is not supported")
     duration = report.format.duration or video.duration or 0.0
     width, height, fps = video.width or 0, video.height or 0, _fps(video)
     if duration <= 0 or width <= 0 or height <= 0 or fps <= 0:
-        return reject("corrupt", "the video has no readable duration, picture size or frame rate")
+        return reject(RejectionCode.CORRUPT, "the video has no readable duration, picture size or frame rate")
     if duration > limits.max_duration_s:
-        return reject("too_long", f"the video lasts {duration:.1f} s; at most {limits.max_duration_s:g} s")
+        return reject(RejectionCode.TOO_LONG, f"the video lasts {duration:.1f} s; at most {limits.max_duration_s:g} s")
     if abs(video.rotation) % 180 == 90:
         width, height = height, width
     # Limits are orientation-free: a portrait 1080x1920 passes where 1920x1080 does.
     long_limit, short_limit = max(limits.max_width, limits.max_height), min(limits.max_width, limits.max_height)
     if max(width, height) > long_limit or min(width, height) > short_limit:
         return reject(
-            "resolution_too_high",
+            RejectionCode.RESOLUTION_TOO_HIGH,
             f"the video is {width}x{height}; at most {limits.max_width}x{limits.max_height} (either orientation)",
         )
     if fps > limits.max_fps:
-        return reject("frame_rate_too_high", f"the video has {fps:g} frames a second; at most {limits.max_fps:g}")
+        return reject(
+            RejectionCode.FRAME_RATE_TOO_HIGH, f"the video has {fps:g} frames a second; at most {limits.max_fps:g}"
+        )
     return Verdict(
         media=MediaFacts(
             container=container,

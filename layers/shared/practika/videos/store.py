@@ -9,16 +9,13 @@ Per-owner items sit next to the videos in the same table:
 - `OWNER#<owner>` / `DAY#<yyyy-mm-dd>`: bytes of uploads handed out that day.
 """
 
-import json
 from dataclasses import dataclass
-from datetime import UTC, datetime
-from decimal import Decimal
 from typing import Any, Literal
 
 from boto3.dynamodb.conditions import Attr, Key
 from botocore.exceptions import ClientError
 
-from practika import aws
+from practika import aws, clock
 from practika.errors import NotFound
 from practika.observability import logger, tracer
 from practika.settings import storage_settings
@@ -45,21 +42,12 @@ def _table() -> Any:
     return aws.table(storage_settings().table_name)
 
 
-def _now() -> str:
-    return datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
-
-
-def _dynamo(value: Any) -> Any:
-    """Plain JSON data with floats as Decimals, the only numbers the DynamoDB resource accepts."""
-    return json.loads(json.dumps(value), parse_float=Decimal)
-
-
 def _owner_key(owner: str, sort: str) -> dict[str, str]:
     return {"pk": f"OWNER#{owner}", "sk": sort}
 
 
 def _is_condition_failure(error: ClientError) -> bool:
-    return error.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException"
+    return aws.error_code(error) == "ConditionalCheckFailedException"
 
 
 @tracer.capture_method
@@ -87,7 +75,7 @@ def create_video(video: Video, *, upload_id: str | None, pending_until: int, day
         # The first upload of a day passes the counter's condition whatever its size.
         raise DailyBytesExceeded()
     table_name = storage_settings().table_name
-    item = _dynamo({**video.model_dump(mode="json", exclude_none=True), **video_key(video.video_id)})
+    item = aws.dynamo_values({**video.model_dump(mode="json", exclude_none=True), **video_key(video.video_id)})
     if upload_id:
         item["upload_id"] = upload_id
     try:
@@ -126,8 +114,8 @@ def create_video(video: Video, *, upload_id: str | None, pending_until: int, day
             ]
         )
     except ClientError as error:
-        reasons = error.response.get("CancellationReasons") or []
-        if len(reasons) == 3 and reasons[2].get("Code") == "ConditionalCheckFailed":
+        reasons = aws.cancellation_codes(error)
+        if len(reasons) == 3 and reasons[2] == "ConditionalCheckFailed":
             raise DailyBytesExceeded() from error
         raise
 
@@ -146,18 +134,12 @@ def get_video(video_id: str) -> StoredVideo | None:
     return _load(item) if item else None
 
 
-@tracer.capture_method
-def get_owned_video(video_id: str, owner: str) -> Video:
+def get_owned(video_id: str, owner: str) -> StoredVideo:
     """The video if `owner` owns it; a missing video and someone else's answer the same NotFound."""
-    item = _table().get_item(Key=video_key(video_id), ConsistentRead=True).get("Item")
-    if not item or item.get("owner") != owner:
-        raise NotFound("no such video", details={"video_id": video_id})
-    return Video.model_validate(item)
-
-
-def upload_id_of(video_id: str) -> str | None:
     stored = get_video(video_id)
-    return stored.upload_id if stored else None
+    if stored is None or stored.video.owner != owner:
+        raise NotFound("no such video", details={"video_id": video_id})
+    return stored
 
 
 @tracer.capture_method
@@ -177,7 +159,7 @@ def begin_validation(video_id: str) -> tuple[StoredVideo, bool] | None:
             ExpressionAttributeValues={
                 ":validating": VideoStatus.VALIDATING.value,
                 ":awaiting": VideoStatus.AWAITING_UPLOAD.value,
-                ":now": _now(),
+                ":now": clock.iso_seconds(),
             },
             ReturnValues="ALL_OLD",
         )
@@ -202,10 +184,10 @@ def _finish(video_id: str, status: VideoStatus, field: str, value: dict[str, Any
             ExpressionAttributeNames={"#status": "status"},
             ExpressionAttributeValues={
                 ":status": status.value,
-                ":value": _dynamo(value),
+                ":value": aws.dynamo_values(value),
                 ":etag": etag,
                 ":validating": VideoStatus.VALIDATING.value,
-                ":now": _now(),
+                ":now": clock.iso_seconds(),
             },
         )
     except ClientError as error:
@@ -275,7 +257,7 @@ def abort_multipart(key: str, upload_id: str) -> None:
     try:
         aws.client("s3").abort_multipart_upload(Bucket=storage_settings().uploads_bucket, Key=key, UploadId=upload_id)
     except ClientError as error:
-        logger.warning("multipart abort failed", error=error.response.get("Error", {}).get("Code"))
+        logger.warning("multipart abort failed", error=aws.error_code(error))
 
 
 @tracer.capture_method
@@ -294,7 +276,7 @@ def head_upload(bucket: str, key: str) -> ObjectInfo | None:
     try:
         head = aws.client("s3").head_object(Bucket=bucket, Key=key)
     except ClientError as error:
-        if error.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
+        if aws.error_code(error) in aws.NOT_FOUND_CODES:
             return None
         raise
     return ObjectInfo(size_bytes=int(head["ContentLength"]), etag=str(head["ETag"]).strip('"'))

@@ -6,10 +6,11 @@ up to the declared size. Above the multipart threshold the client gets one presi
 part instead and calls `POST /videos/{id}/complete` at the end.
 """
 
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 from botocore.exceptions import ClientError
 
+from practika import aws, clock
 from practika.errors import Conflict, InvalidRequest, NotFound, QuotaExceeded
 from practika.observability import MetricName, SecurityEvent, log_security_event, logger, metrics, tracer
 from practika.settings import storage_settings, upload_settings
@@ -28,10 +29,6 @@ from practika.videos.model import (
 from practika.videos.rules import is_video_id, new_video_id, plan_parts, upload_window_s
 
 
-def _iso(moment: datetime) -> str:
-    return moment.isoformat(timespec="seconds").replace("+00:00", "Z")
-
-
 def _refuse_quota(owner: str, reason: str, message: str, **facts: object) -> QuotaExceeded:
     log_security_event(SecurityEvent.QUOTA_EXCEEDED, "upload quota exceeded", owner=owner, quota=reason, **facts)
     return QuotaExceeded(message, details={"quota": reason, **facts})
@@ -41,7 +38,7 @@ def _refuse_quota(owner: str, reason: str, message: str, **facts: object) -> Quo
 def create_upload(owner: str, request: CreateVideoRequest, now: datetime | None = None) -> CreatedVideo:
     """Reserve a video for `owner` and hand out the URLs to upload its bytes."""
     settings = upload_settings()
-    now = now or datetime.now(UTC)
+    now = now or clock.now()
     multipart = request.size_bytes > settings.multipart_threshold_bytes
     window_s = upload_window_s(request.size_bytes, multipart, settings.upload_url_expiry_s)
     expires = now + timedelta(seconds=window_s)
@@ -61,18 +58,20 @@ def create_upload(owner: str, request: CreateVideoRequest, now: datetime | None 
         filename=request.filename,
         content_type=request.content_type,
         size_bytes=request.size_bytes,
-        created_at=_iso(now),
-        updated_at=_iso(now),
+        created_at=clock.iso_seconds(now),
+        updated_at=clock.iso_seconds(now),
     )
     upload: PostUpload | MultipartUpload
     upload_id: str | None = None
     if multipart:
         part_size, part_count = plan_parts(request.size_bytes, settings.multipart_part_bytes)
         upload_id, parts = store.start_multipart(key, request.content_type, part_count, window_s)
-        upload = MultipartUpload(upload_id=upload_id, part_size=part_size, parts=parts, expires_at=_iso(expires))
+        upload = MultipartUpload(
+            upload_id=upload_id, part_size=part_size, parts=parts, expires_at=clock.iso_seconds(expires)
+        )
     else:
         post = store.presign_post(key, request.content_type, request.size_bytes, settings.upload_url_expiry_s)
-        upload = PostUpload(url=post["url"], fields=post["fields"], expires_at=_iso(expires))
+        upload = PostUpload(url=post["url"], fields=post["fields"], expires_at=clock.iso_seconds(expires))
     try:
         store.create_video(
             video,
@@ -92,26 +91,26 @@ def create_upload(owner: str, request: CreateVideoRequest, now: datetime | None 
     return CreatedVideo(**VideoView.of(video).model_dump(), upload=upload)
 
 
-def _owned(owner: str, video_id: str) -> Video:
+def _owned(owner: str, video_id: str) -> store.StoredVideo:
     if not is_video_id(video_id):
         raise NotFound("no such video", details={"video_id": video_id})
-    return store.get_owned_video(video_id, owner)
+    return store.get_owned(video_id, owner)
 
 
 @tracer.capture_method
 def describe_video(owner: str, video_id: str) -> VideoView:
     logger.append_keys(video_id=video_id)
     tracer.put_annotation(key="video_id", value=video_id)
-    return VideoView.of(_owned(owner, video_id))
+    return VideoView.of(_owned(owner, video_id).video)
 
 
 @tracer.capture_method
 def complete_upload(owner: str, video_id: str, request: CompleteUploadRequest) -> VideoView:
     """Assemble the parts of a multipart upload; repeating the call after success answers the same."""
-    video = _owned(owner, video_id)
+    stored = _owned(owner, video_id)
+    video, upload_id = stored.video, stored.upload_id
     logger.append_keys(video_id=video_id)
     tracer.put_annotation(key="video_id", value=video_id)
-    upload_id = store.upload_id_of(video_id)
     if upload_id is None:
         raise Conflict("this video was not uploaded in parts", details={"video_id": video_id})
     if video.status != VideoStatus.AWAITING_UPLOAD:
@@ -123,13 +122,13 @@ def complete_upload(owner: str, video_id: str, request: CompleteUploadRequest) -
     try:
         store.complete_multipart(key, upload_id, [{"PartNumber": p.part_number, "ETag": p.etag} for p in request.parts])
     except ClientError as error:
-        code = error.response.get("Error", {}).get("Code", "")
+        code = aws.error_code(error)
         if code == "NoSuchUpload":
             if store.head_upload(storage_settings().uploads_bucket, key) is not None:
-                return VideoView.of(store.get_owned_video(video_id, owner))
+                return VideoView.of(video)  # an earlier call completed it
             raise Conflict("the upload expired or was aborted", details={"video_id": video_id}) from None
         if code in ("InvalidPart", "InvalidPartOrder", "EntityTooSmall"):
             raise InvalidRequest("the parts do not match the uploaded ones", details={"s3_error": code}) from None
         raise
     logger.info("multipart upload completed", parts=len(numbers))
-    return VideoView.of(store.get_owned_video(video_id, owner))
+    return VideoView.of(video)

@@ -8,22 +8,12 @@ index over a presigned GET, and a bounded decode sample, checked against configu
 import time
 from collections.abc import Callable
 
-from aws_lambda_powertools.metrics import MetricUnit, single_metric
-
 from practika.media import tools
 from practika.media.probe import ProbeCrashed, ProbeFailed, decoded_frames, probe, sniff
-from practika.observability import (
-    NAMESPACE,
-    MetricName,
-    SecurityEvent,
-    log_security_event,
-    logger,
-    metrics,
-    tracer,
-)
+from practika.observability import MetricName, SecurityEvent, count_by, log_security_event, logger, metrics, tracer
 from practika.settings import validation_settings
 from practika.videos import store
-from practika.videos.model import Outcome, S3ObjectRef, VideoStatus
+from practika.videos.model import Outcome, RejectionCode, S3ObjectRef, VideoStatus
 from practika.videos.rules import (
     UPLOADS_PREFIX,
     Verdict,
@@ -49,19 +39,6 @@ class NotEnoughTime(Exception):
 # A crashed ffprobe says nothing about the file: the message is retried, and only a file that
 # crashes it on this many deliveries (fewer than IngestQueue's maxReceiveCount) is rejected.
 CRASH_ATTEMPTS = 3
-
-
-def _count_failure(code: str) -> None:
-    with single_metric(
-        name=MetricName.VALIDATION_FAILURES,
-        unit=MetricUnit.Count,
-        value=1,
-        namespace=NAMESPACE,
-        default_dimensions=metrics.default_dimensions,
-    ) as metric:
-        if metrics.service:
-            metric.add_dimension(name="service", value=str(metrics.service))
-        metric.add_dimension(name="reason", value=code)
 
 
 class _Deadline:
@@ -93,15 +70,19 @@ def inspect(bucket: str, key: str, size_bytes: int, budget_s: float, attempt: in
         # truncated upload lacks while its index still promises it.
         tail_at = max(0.0, verdict.media.duration_s - TAIL_SAMPLE_S)
         if decoded_frames(url, tail_at, deadline.left(), stream.index) == 0:
-            return reject("corrupt", "the file is damaged or incomplete", detail=f"no frame decodes at {tail_at}s")
+            return reject(
+                RejectionCode.CORRUPT, "the file is damaged or incomplete", detail=f"no frame decodes at {tail_at}s"
+            )
     except ProbeFailed as failed:
         return judge_unreadable(sniffed, failed.detail)
     except ProbeCrashed as crashed:
         if attempt < CRASH_ATTEMPTS:
             raise
-        return reject("corrupt", "the file could not be read", SecurityEvent.TOOL_CRASH, detail=str(crashed))
+        return reject(
+            RejectionCode.CORRUPT, "the file could not be read", SecurityEvent.TOOL_CRASH, detail=str(crashed)
+        )
     except tools.ToolTimeout as timeout:
-        return reject("probe_timeout", "the file could not be read in time", detail=str(timeout))
+        return reject(RejectionCode.PROBE_TIMEOUT, "the file could not be read in time", detail=str(timeout))
     return verdict
 
 
@@ -121,7 +102,7 @@ def _unknown_upload(ref: S3ObjectRef) -> Outcome:
     if store.head_upload(ref.bucket, ref.key) is None:
         return Outcome.GONE
     log_security_event(SecurityEvent.UNKNOWN_UPLOAD, "object without an upload", key=ref.key)
-    _count_failure("unknown_upload")
+    count_by(MetricName.VALIDATION_FAILURES, "reason", Outcome.UNKNOWN_UPLOAD)
     _move_out(ref)
     return Outcome.UNKNOWN_UPLOAD
 
@@ -193,7 +174,7 @@ def validate_object(ref: S3ObjectRef, remaining_ms: int, attempt: int = 1) -> Ou
     if not store.mark_rejected(video_id, verdict.rejection, found.etag):
         return Outcome.STALE
     code = verdict.rejection.code
-    _count_failure(code)
+    count_by(MetricName.VALIDATION_FAILURES, "reason", code)
     if verdict.security_event is not None:
         log_security_event(verdict.security_event, "video rejected", reason=code, detail=verdict.detail)
     else:
