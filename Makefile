@@ -74,7 +74,7 @@ local: setup
 	$(BIN)/python -m devstack
 
 demo: setup
-	$(BIN)/python -m devstack.demo
+	$(BIN)/python -m stacktools.demo
 
 test: setup chromium lint
 	$(BIN)/pytest tests
@@ -98,17 +98,17 @@ build: $(VENV)/.installed $(SAM_VENV)/.installed
 
 invoke: setup
 	@test -n "$(FN)" -a -n "$(EVENT)" || { echo "usage: make invoke FN=<LogicalId> EVENT=<file>"; exit 2; }
-	$(BIN)/python -m devstack.invoke $(FN) $(EVENT)
+	$(BIN)/python -m stacktools.invoke $(FN) $(EVENT)
 
 drill: setup
-	$(BIN)/python -m devstack.drill
+	$(BIN)/python -m stacktools.drill
 
 redrive: setup
 	@test -n "$(QUEUE)" || { echo "usage: make redrive QUEUE=IngestDLQ|ClipDLQ [STACK=<deployed stack>]"; exit 2; }
-	$(BIN)/python -m devstack.redrive $(QUEUE) $(if $(STACK),--stack-name $(STACK))
+	$(BIN)/python -m stacktools.redrive $(QUEUE) $(if $(STACK),--stack-name $(STACK))
 
 soak: setup
-	$(BIN)/python -m tests.load --uploads 200 --clips 200
+	$(BIN)/python -m stacktools.load --uploads 200 --clips 200
 
 $(VENV)/.bench-installed: $(VENV)/.installed bench/requirements.txt
 	$(BIN)/pip install --quiet -r bench/requirements.txt

@@ -9,11 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import requests
-
-from tests.e2e.conftest import wait_for
-
-DONE_VIDEO = ("ready", "rejected")
-DONE_CLIP = ("ready", "failed")
+from stacktools.client import DONE_CLIP, DONE_VIDEO, wait_for
 
 
 def create_video(api: str, headers: dict[str, str], filename: str, content_type: str, size_bytes: int) -> dict:

@@ -1,14 +1,12 @@
 """The local stack, started once for the e2e suite, and helpers to drive it over HTTP."""
 
 import json
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-import boto3
 import pytest
-import requests
+from stacktools.client import StackClient
 
 from devstack.auth import make_token
 from devstack.launcher import RunningStack, start_stack
@@ -36,16 +34,7 @@ def api(stack) -> str:
 
 @pytest.fixture(scope="session")
 def aws_client(stack) -> Callable[[str], Any]:
-    def make(service: str) -> Any:
-        return boto3.client(
-            service,
-            endpoint_url=stack.description["aws_endpoint_url"],
-            region_name=stack.description["region"],
-            aws_access_key_id="local",
-            aws_secret_access_key="local",
-        )
-
-    return make
+    return StackClient(stack.description).aws
 
 
 @pytest.fixture(scope="session")
@@ -63,20 +52,3 @@ def chat_records(stack) -> Callable[[], list[dict[str, Any]]]:
         return [json.loads(line) for line in path.read_text().splitlines() if line]
 
     return read
-
-
-def wait_for(probe: Callable[[], Any], timeout_s: float = 60, interval_s: float = 0.25) -> Any:
-    """Poll until `probe` returns something truthy; fail with the last value otherwise."""
-    deadline = time.monotonic() + timeout_s
-    value = None
-    while time.monotonic() < deadline:
-        value = probe()
-        if value:
-            return value
-        time.sleep(interval_s)
-    raise AssertionError(f"condition not met within {timeout_s}s (last value: {value!r})")
-
-
-def get_json(url: str, **kwargs: Any) -> tuple[int, Any]:
-    answer = requests.get(url, timeout=30, **kwargs)
-    return answer.status_code, answer.json()

@@ -4,8 +4,7 @@ import json
 from pathlib import Path
 
 import requests
-
-from tests.e2e.conftest import wait_for
+from stacktools.client import wait_for
 
 DESTINATIONS = {"/slack/oncall", "/teams/oncall", "/google-chat/oncall", "/discord/oncall", "/json/audit"}
 

@@ -13,11 +13,11 @@ from typing import Any
 
 import pytest
 import requests
+from stacktools.client import wait_for
+from stacktools.load import Asked, Driver, Sent, reconcile
 
 from devstack.launcher import RunningStack, start_stack
 from devstack.template import load_template
-from tests.e2e.conftest import wait_for
-from tests.load import Asked, Driver, Sent, reconcile
 from tests.mediafactory import STACK_PARAMS, MediaCase, make_video
 
 FAULT_ENV = {
@@ -77,7 +77,7 @@ def ready_video(driver: Driver, cases: dict[str, MediaCase], user: str) -> Sent:
 
 def ask(driver: Driver, video: Sent, start: float, mode: str = "fast") -> Asked:
     body = {"start_s": start, "end_s": start + 1.0, "mode": mode}
-    answer = driver.ask_clip(video.user, video.video_id, body)
+    answer = driver.request_clip(video.user, video.video_id, body)
     assert answer.status_code == 202, answer.text
     return Asked(answer.json()["clip_id"], video.user, video.video_id, body, answer.status_code)
 
@@ -189,7 +189,7 @@ def test_a_chat_that_times_out_still_gets_every_alarm_once_per_destination(fault
     name = "fault-chat-timeout"
     body = json.loads(event("alarm-metric.json")["Records"][0]["Sns"]["Message"])
     body["AlarmName"] = name
-    Driver(fault_stack.description).client("sns").publish(
+    Driver(fault_stack.description).aws("sns").publish(
         TopicArn=fault_stack.resources["AlarmTopic"], Message=json.dumps(body))
 
     def records() -> list[dict[str, Any]]:
@@ -223,7 +223,7 @@ def test_a_validator_that_never_has_enough_time_parks_the_upload_in_the_dlq_with
     parked = wait_for(lambda: [b for b in driver.dlq_bodies()["IngestDLQ"] if video.video_id in b], timeout_s=60)
 
     assert len(parked) == 1
-    assert driver.video(video.user, video.video_id)["status"] in ("awaiting_upload", "validating")
+    assert driver.get_video(video.user, video.video_id).json()["status"] in ("awaiting_upload", "validating")
     template = load_template()
     alarmed = [r for r in template["Resources"].values() if r["Type"] == "AWS::CloudWatch::Alarm"
                and "IngestDLQ" in json.dumps(r["Properties"].get("Dimensions", []))]

@@ -1,8 +1,7 @@
 """A short load run through the session's local stack, reconciled id by id (the long one is `make soak`)."""
 
 import pytest
-
-from tests.load import Driver, corpus, run
+from stacktools.load import Driver, corpus, run
 
 
 @pytest.fixture(scope="module")

@@ -15,10 +15,10 @@ from typing import Any
 
 import pytest
 import requests
+from stacktools.client import wait_for
 
 from tests import mediafactory
 from tests.e2e import clients
-from tests.e2e.conftest import wait_for
 from tests.mediafactory import Canary
 
 CORPUS_CASES = [

@@ -1,8 +1,8 @@
 """Load and reconciliation: push N uploads (good and bad mixed) and N clip requests through a local
 stack with concurrency, then account for every id.
 
-    python -m tests.load --uploads 200 --clips 200          # starts its own stack (what `make soak` runs)
-    python -m tests.load --stack .local --uploads 20 ...    # drives the stack `make local` runs
+    python -m stacktools.load --uploads 200 --clips 200          # starts its own stack (what `make soak` runs)
+    python -m stacktools.load --stack .local --uploads 20 ...    # drives the stack `make local` runs
 
 The reconciliation lists every video and clip id with its final state and fails when anything is
 unaccounted for: a video not `ready`/`rejected` (or decided differently from its corpus case), a
@@ -14,6 +14,7 @@ The fault e2e tests use the same helpers (`Driver`, `reconcile`).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import sys
 import time
@@ -23,14 +24,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import boto3
-import requests
-
-from devstack.auth import make_token
+from stacktools.client import DONE_CLIP, DONE_VIDEO, StackClient, WaitTimedOut, wait_for
 from tests.mediafactory import STACK_PARAMS, MediaCase, build_corpus
 
-DONE_VIDEO = ("ready", "rejected")
-DONE_CLIP = ("ready", "failed")
 # A port nothing listens on: the corpus' playlist and concat cases point there.
 CANARY_URL = "http://127.0.0.1:9/canary"
 UPLOADS_PER_USER = 5  # below MaxPendingUploads (10)
@@ -89,85 +85,54 @@ class Report:
         }
 
 
-class Driver:
-    """What the app does, over HTTP, against a running stack described by its stack.json."""
-
-    def __init__(self, description: dict[str, Any], *, claims: dict[str, Any] | None = None) -> None:
-        self.description = description
-        self.api = str(description["api_url"])
-        self.resources = dict(description["resources"])
-        self.claims = claims or {}
-        self.http = requests.Session()
-        self.http.mount("http://", requests.adapters.HTTPAdapter(pool_maxsize=32))
-
-    def client(self, service: str) -> Any:
-        return boto3.client(service, endpoint_url=self.description["aws_endpoint_url"],
-                            region_name=self.description["region"],
-                            aws_access_key_id="local", aws_secret_access_key="local")
-
-    def headers(self, user: str) -> dict[str, str]:
-        return {"Authorization": f"Bearer {make_token(user, **self.claims)}"}
+class Driver(StackClient):
+    """The load tool's use of the stack: many users' uploads and clips, and what is left in S3 and the DLQs."""
 
     def upload(self, user: str, case: MediaCase) -> str:
         data = case.path.read_bytes()
-        answer = self.http.post(f"{self.api}/videos", headers=self.headers(user), timeout=60, json={
-            "filename": case.filename, "content_type": case.content_type, "size_bytes": max(len(data), 1)})
+        answer = self.create_video(user, case.filename, case.content_type, max(len(data), 1))
         if answer.status_code != 201:
             raise AssertionError(f"POST /videos answered {answer.status_code}: {answer.text}")
         created = answer.json()
-        upload = created["upload"]
-        if upload["method"] != "POST":
+        if created["upload"]["method"] != "POST":
             raise AssertionError("the load corpus is below the multipart threshold")
-        sent = self.http.post(upload["url"], data=upload["fields"], timeout=60,
-                              files={"file": (case.filename, data, case.content_type)})
+        sent = self.post_upload(created["upload"], data, case.filename, case.content_type)
         if sent.status_code not in (200, 201, 204):
             raise AssertionError(f"presigned POST answered {sent.status_code}: {sent.text[:300]}")
         return str(created["video_id"])
 
-    def video(self, user: str, video_id: str) -> dict[str, Any]:
-        answer = self.http.get(f"{self.api}/videos/{video_id}", headers=self.headers(user), timeout=60)
-        answer.raise_for_status()
-        return dict(answer.json())
-
-    def ask_clip(self, user: str, video_id: str, body: dict[str, Any]) -> requests.Response:
-        return self.http.post(f"{self.api}/videos/{video_id}/clips", headers=self.headers(user), json=body,
-                              timeout=60)
-
-    def clip(self, user: str, clip_id: str) -> dict[str, Any]:
-        answer = self.http.get(f"{self.api}/clips/{clip_id}", headers=self.headers(user), timeout=60)
-        answer.raise_for_status()
-        return dict(answer.json())
-
     def wait_videos(self, sent: list[Sent], timeout_s: float) -> None:
-        deadline = time.monotonic() + timeout_s
         pending = list(sent)
-        while pending and time.monotonic() < deadline:
+
+        def all_decided() -> bool:
             for item in list(pending):
-                body = self.video(item.user, item.video_id)
+                body = self.get_video(item.user, item.video_id).json()
                 item.status = body["status"]
                 if item.status in DONE_VIDEO:
                     item.code = (body.get("rejection") or {}).get("code")
                     item.duration_s = float((body.get("media") or {}).get("duration_s") or 0)
                     pending.remove(item)
-            if pending:
-                time.sleep(0.5)
+            return not pending
+
+        _wait_quietly(all_decided, timeout_s)
 
     def wait_clips(self, asked: list[Asked], timeout_s: float) -> None:
-        deadline = time.monotonic() + timeout_s
         pending = list(asked)
-        while pending and time.monotonic() < deadline:
+
+        def all_done() -> bool:
             for item in list(pending):
-                body = self.clip(item.user, item.clip_id)
+                body = self.get_clip(item.user, item.clip_id).json()
                 item.status = body["status"]
                 if item.status in DONE_CLIP:
                     item.error = (body.get("error") or {}).get("code")
                     pending.remove(item)
-            if pending:
-                time.sleep(0.5)
+            return not pending
+
+        _wait_quietly(all_done, timeout_s)
 
     def dlq_bodies(self) -> dict[str, list[str]]:
         """Every message body parked in IngestDLQ and ClipDLQ (read without removing them)."""
-        sqs = self.client("sqs")
+        sqs = self.aws("sqs")
         found: dict[str, list[str]] = {}
         for name in ("IngestDLQ", "ClipDLQ"):
             url = self.resources[name]
@@ -182,12 +147,18 @@ class Driver:
         return found
 
     def clip_objects(self) -> Counter[str]:
-        s3 = self.client("s3")
+        s3 = self.aws("s3")
         keys: Counter[str] = Counter()
         for page in s3.get_paginator("list_objects_v2").paginate(Bucket=self.resources["ClipsBucket"]):
             for item in page.get("Contents", []):
                 keys[item["Key"]] += 1
         return keys
+
+
+def _wait_quietly(probe: Any, timeout_s: float) -> None:
+    """Wait, and leave what is still pending to the reconciliation, which reports each id."""
+    with contextlib.suppress(WaitTimedOut):
+        wait_for(probe, timeout_s=timeout_s, interval_s=0.5)
 
 
 def push_uploads(driver: Driver, cases: list[MediaCase], count: int, concurrency: int, prefix: str) -> list[Sent]:
@@ -223,7 +194,7 @@ def push_clips(driver: Driver, videos: list[Sent], count: int, concurrency: int)
 
     def one(item: tuple[Sent, dict[str, Any]]) -> Asked:
         video, body = item
-        answer = driver.ask_clip(video.user, video.video_id, body)
+        answer = driver.request_clip(video.user, video.video_id, body)
         clip_id = answer.json().get("clip_id", "") if answer.status_code in (200, 202) else ""
         return Asked(clip_id, video.user, video.video_id, body, answer.status_code)
 
@@ -290,7 +261,7 @@ def run(driver: Driver, cases: list[MediaCase], *, uploads: int, clips: int, con
 def main(argv: list[str] | None = None) -> int:
     from devstack.launcher import running_stack, start_stack
 
-    parser = argparse.ArgumentParser(prog="tests.load", description=__doc__,
+    parser = argparse.ArgumentParser(prog="stacktools.load", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--uploads", type=int, default=200)
     parser.add_argument("--clips", type=int, default=200)
@@ -300,7 +271,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--report", default=".local/soak-report.json")
     args = parser.parse_args(argv)
 
-    root = Path(__file__).resolve().parent.parent
+    root = Path(__file__).resolve().parents[2]
     own = None
     if args.stack:
         found = running_stack(Path(args.stack))

@@ -3,11 +3,11 @@
 import argparse
 import json
 import sys
-import urllib.request
 from pathlib import Path
 
 from devstack.launcher import running_stack
 from devstack.template import ROOT
+from stacktools.client import StackClient
 
 
 def main() -> None:
@@ -19,17 +19,10 @@ def main() -> None:
     stack = running_stack(args.state_dir)
     if stack is None:
         sys.exit(f"no local stack is running ({args.state_dir}/stack.json is missing): start it with `make local`")
-    request = urllib.request.Request(  # noqa: S310 - the stack's own loopback URL
-        f"{stack.description['control_url']}/invoke/{args.function}",
-        data=args.event.read_bytes(),
-        headers={"content-type": "application/json"},
-        method="POST",
-    )
-    try:
-        with urllib.request.urlopen(request, timeout=960) as answer:  # noqa: S310 - loopback
-            result = json.load(answer)
-    except urllib.error.HTTPError as error:
-        sys.exit(f"cannot invoke {args.function}: {error.read().decode()}")
+    answer = StackClient(stack.description).invoke(args.function, args.event.read_bytes())
+    if not answer.ok:
+        sys.exit(f"cannot invoke {args.function}: {answer.text}")
+    result = answer.json()
     print(json.dumps(result["payload"], indent=2))
     print(f"({'ok' if result['ok'] else 'function error'}, {result['duration_ms']} ms)", file=sys.stderr)
     sys.exit(0 if result["ok"] else 1)

@@ -11,16 +11,13 @@ import shutil
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Any
 
-import boto3
-import requests
-
-from devstack.auth import make_token
 from devstack.launcher import RunningStack, running_or_started
 from devstack.template import ROOT
+from stacktools.client import StackClient, WaitTimedOut, wait_for
 
 STATE_DIR = ROOT / ".local"
 EVENTS = ROOT / "events"
@@ -32,16 +29,6 @@ class DemoFailed(Exception):
 
 def step(title: str) -> None:
     print(f"\n== {title}", flush=True)
-
-
-def wait_for(what: str, probe: Callable[[], Any], timeout_s: float = 120) -> Any:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        value = probe()
-        if value:
-            return value
-        time.sleep(0.5)
-    raise DemoFailed(f"timed out waiting for {what}")
 
 
 class ProgressBody(io.BytesIO):
@@ -91,7 +78,7 @@ def make_sample(path: Path) -> None:
     )
 
 
-def presigned_post(upload: dict[str, Any], data: bytes, content_type: str) -> None:
+def presigned_post(client: StackClient, upload: dict[str, Any], data: bytes, content_type: str) -> None:
     boundary = "practika-demo-boundary"
     parts = []
     for name, value in upload["fields"].items():
@@ -101,18 +88,18 @@ def presigned_post(upload: dict[str, Any], data: bytes, content_type: str) -> No
         f"Content-Type: {content_type}\r\n\r\n".encode() + data + f"\r\n--{boundary}--\r\n".encode()
     )
     body = ProgressBody(b"".join(parts))
-    answer = requests.post(upload["url"], data=body, timeout=120,
-                           headers={"Content-Type": f"multipart/form-data; boundary={boundary}"})
+    answer = client.http.post(upload["url"], data=body, timeout=120,
+                              headers={"Content-Type": f"multipart/form-data; boundary={boundary}"})
     if answer.status_code >= 300:
         raise DemoFailed(f"upload refused: {answer.status_code} {answer.text[:300]}")
 
 
 def run(stack: RunningStack) -> None:
-    api = stack.api_url
-    headers = {"Authorization": f"Bearer {make_token('demo-user')}"}
+    client = StackClient(stack.description)
+    user = "demo-user"
 
     step("health")
-    answer = requests.get(f"{api}/health", timeout=5)
+    answer = client.health()
     print(json.dumps(answer.json(), indent=2))
     if answer.status_code != 200:
         raise DemoFailed("the stack is not healthy")
@@ -121,21 +108,15 @@ def run(stack: RunningStack) -> None:
     sample = STATE_DIR / "demo" / "sample.mp4"
     make_sample(sample)
     data = sample.read_bytes()
-    answer = requests.post(f"{api}/videos", headers=headers, timeout=10,
-                           json={"filename": "sample.mp4", "content_type": "video/mp4", "size_bytes": len(data)})
+    answer = client.create_video(user, "sample.mp4", "video/mp4", len(data))
     if answer.status_code != 201:
         raise DemoFailed(f"POST /videos answered {answer.status_code}: {answer.text}")
     video = answer.json()
     print(f"  video {video['video_id']}: {video['status']}, {len(data)} bytes, upload by {video['upload']['method']}")
-    presigned_post(video["upload"], data, "video/mp4")
+    presigned_post(client, video["upload"], data, "video/mp4")
 
     step("validation")
-
-    def video_done() -> dict[str, Any] | None:
-        body = requests.get(f"{api}/videos/{video['video_id']}", headers=headers, timeout=10).json()
-        return body if body.get("status") in ("ready", "rejected") else None
-
-    facts = wait_for("validation", video_done)
+    facts = wait_for(lambda: client.settled_video(user, video["video_id"]), timeout_s=120, what="validation")
     print(json.dumps(facts, indent=2))
     if facts["status"] != "ready":
         raise DemoFailed(f"the sample was rejected: {facts.get('rejection')}")
@@ -143,29 +124,21 @@ def run(stack: RunningStack) -> None:
     step("clips")
     clips = []
     for mode, start, end in (("fast", 2.5, 6.0), ("accurate", 2.5, 6.0)):
-        answer = requests.post(f"{api}/videos/{video['video_id']}/clips", headers=headers, timeout=10,
-                               json={"start_s": start, "end_s": end, "mode": mode})
+        answer = client.request_clip(user, video["video_id"], {"start_s": start, "end_s": end, "mode": mode})
         if answer.status_code not in (200, 202):
             raise DemoFailed(f"clip request answered {answer.status_code}: {answer.text}")
         clips.append(answer.json()["clip_id"])
     for clip_id in clips:
-        def clip_done(clip_id: str = clip_id) -> dict[str, Any] | None:
-            body = requests.get(f"{api}/clips/{clip_id}", headers=headers, timeout=10).json()
-            return body if body.get("status") in ("ready", "failed") else None
-
-        clip = wait_for(f"clip {clip_id}", clip_done)
+        clip = wait_for(partial(client.settled_clip, user, clip_id), timeout_s=120, what=f"clip {clip_id}")
         print(json.dumps(clip, indent=2))
         if clip["status"] != "ready":
             raise DemoFailed(f"clip {clip_id} failed: {clip.get('error')}")
-        if requests.get(clip["download_url"], timeout=30).status_code != 200:
+        if client.http.get(clip["download_url"], timeout=30).status_code != 200:
             raise DemoFailed("the clip's download URL does not work")
 
     step("alarm routing: an ALARM and its OK through AlarmTopic")
-    sns = boto3.client("sns", endpoint_url=stack.description["aws_endpoint_url"],
-                       region_name=stack.description["region"],
-                       aws_access_key_id="local", aws_secret_access_key="local")  # noqa: S106 - moto's fake keys
-    chat_log = Path(stack.description["chat_log"])
-    before = len(chat_log.read_text().splitlines())
+    sns = client.aws("sns")
+    before = client.chat_log_length()
     for name in ("alarm-metric.json", "alarm-metric-ok.json"):
         message = json.loads((EVENTS / name).read_text())["Records"][0]["Sns"]["Message"]
         sns.publish(TopicArn=stack.resources["AlarmTopic"], Message=message, Subject="ALARM demo")
@@ -174,10 +147,10 @@ def run(stack: RunningStack) -> None:
     destinations = len(json.loads((ROOT / "local" / "chat.json").read_text())["webhooks"])
 
     def arrived() -> list[dict[str, Any]] | None:
-        lines = chat_log.read_text().splitlines()[before:]
-        return [json.loads(line) for line in lines] if len(lines) >= 2 * destinations else None
+        records = client.chat_records(skip=before)
+        return records if len(records) >= 2 * destinations else None
 
-    records = wait_for("the ALARM and the OK in every chat", arrived, timeout_s=60)
+    records = wait_for(arrived, timeout_s=60, what="the ALARM and the OK in every chat")
     for record in records:
         path = record["path"].split("?")[0]
         print(f"  {path:<22} {record['status']}  {chat_summary(path, record['body'])}")
@@ -189,7 +162,7 @@ def main() -> None:
     print(f"upload page (open in a browser): {stack.description.get('web_url')}")
     try:
         run(stack)
-    except DemoFailed as failure:
+    except (DemoFailed, WaitTimedOut) as failure:
         print(f"\ndemo FAILED: {failure}", file=sys.stderr)
         sys.exit(1)
     finally:

@@ -8,19 +8,17 @@ alarm is in the chat log. Exits 1 if any alarm did not arrive. Uses the stack `m
 starts one and stops it afterwards.
 """
 
+import contextlib
 import json
 import re
 import sys
-import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
-
-import boto3
 
 from devstack.launcher import RunningStack, running_or_started
 from devstack.template import ACCOUNT_ID, ROOT, Resolver, evaluate_conditions, load_template
+from stacktools.client import StackClient, WaitTimedOut, wait_for
 
 STATE_DIR = ROOT / ".local"
 ALARM_TYPES = ("AWS::CloudWatch::Alarm", "AWS::CloudWatch::CompositeAlarm")
@@ -244,17 +242,11 @@ def drills_from_template(stack: RunningStack) -> list[Drill]:
     return drills
 
 
-def chat_records(path: Path, skip: int) -> list[dict[str, Any]]:
-    return [json.loads(line) for line in path.read_text().splitlines()[skip:] if line]
-
-
 def run(stack: RunningStack, timeout_s: float) -> bool:
     drills = drills_from_template(stack)
-    sns = boto3.client("sns", endpoint_url=stack.description["aws_endpoint_url"],
-                       region_name=stack.description["region"],
-                       aws_access_key_id="local", aws_secret_access_key="local")  # noqa: S106 - moto's fake credentials
-    chat_log = Path(stack.description["chat_log"])
-    before = len(chat_log.read_text().splitlines())
+    client = StackClient(stack.description)
+    sns = client.aws("sns")
+    before = client.chat_log_length()
     topic = stack.resources["AlarmTopic"]
     print(f"publishing {len(drills)} alarms from template.yaml to {topic}", flush=True)
     for drill in drills:
@@ -262,17 +254,18 @@ def run(stack: RunningStack, timeout_s: float) -> bool:
         sns.publish(TopicArn=topic, Subject=subject[:100], Message=json.dumps(drill.message))
 
     by_name = {drill.name: drill for drill in drills}
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
+
+    def all_arrived() -> bool:
         for drill in drills:
             drill.arrived.clear()
-        for record in chat_records(chat_log, before):
+        for record in client.chat_records(skip=before):
             names = set(HEADLINE.findall(json.dumps(record.get("body"), ensure_ascii=False)))
             for name in names & by_name.keys():
                 by_name[name].arrived.append(record)
-        if all(any(r["status"] < 300 for r in d.arrived) for d in drills):
-            break
-        time.sleep(1)
+        return all(any(r["status"] < 300 for r in d.arrived) for d in drills)
+
+    with contextlib.suppress(WaitTimedOut):  # the table below names what is missing
+        wait_for(all_arrived, timeout_s=timeout_s, interval_s=1, what="every alarm in chat")
 
     width = max(len(d.name) for d in drills)
     missing = 0
@@ -286,7 +279,7 @@ def run(stack: RunningStack, timeout_s: float) -> bool:
               f"#{drill.runbook:<30} -> {where}")
     kinds = {kind: sum(d.kind == kind for d in drills) for kind in ("metric", "metric math", "composite")}
     print(f"\n{len(drills) - missing} of {len(drills)} alarms arrived in chat "
-          f"({', '.join(f'{n} {k}' for k, n in kinds.items())}); chat log {chat_log}")
+          f"({', '.join(f'{n} {k}' for k, n in kinds.items())}); chat log {stack.description['chat_log']}")
     return missing == 0
 
 

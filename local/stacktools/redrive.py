@@ -6,12 +6,12 @@ no move tasks, it does what a move task does: receive, send to the source queue,
 """
 
 import argparse
-from typing import Any
 
 import boto3
 
 from devstack.launcher import running_stack
 from devstack.template import ROOT, load_template
+from stacktools.client import StackClient
 
 
 def source_queue_of(dlq: str) -> str:
@@ -40,9 +40,7 @@ def redrive_local(dlq: str) -> None:
     stack = running_stack(ROOT / ".local")
     if stack is None:
         raise SystemExit("no local stack is running: start it with `make local`, or give STACK=<deployed stack>")
-    sqs: Any = boto3.client("sqs", endpoint_url=stack.description["aws_endpoint_url"],
-                            region_name=stack.description["region"],
-                            aws_access_key_id="local", aws_secret_access_key="local")  # noqa: S106 - moto's fake keys
+    sqs = StackClient(stack.description).aws("sqs")
     source = stack.resources[source_queue_of(dlq)]
     moved = 0
     while messages := sqs.receive_message(QueueUrl=stack.resources[dlq], MaxNumberOfMessages=10,
