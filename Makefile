@@ -39,7 +39,7 @@ help:
 	@echo "make redrive QUEUE=IngestDLQ|ClipDLQ [STACK=name]   move a DLQ's messages back"
 	@echo "make bench   measure clip/validation cost, cold starts, throughput against the naive way"
 	@echo "make soak    200 uploads and 200 clips through the local stack, then reconcile every id"
-	@echo "make lint    ruff, mypy, sam validate --lint, cfn-lint, checkov"
+	@echo "make lint    ruff (lint and format), mypy, sam validate --lint, cfn-lint, checkov"
 	@echo "make build   sam build for the template's architecture (no Docker), .pyc, size per function"
 	@echo "make deploy PARAMS=\"JwtIssuer=... JwtAudience=...\"   preflight, sam build, sam deploy (CONFIG_ENV=dev|prod)"
 
@@ -84,6 +84,7 @@ test-unit: setup
 
 lint: setup $(SAM_VENV)/.installed $(CHECKOV_VENV)/.installed
 	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 	$(BIN)/mypy layers/shared functions local
 	$(SAM_VENV)/bin/sam validate --lint --region us-east-1
 	$(SAM_VENV)/bin/cfn-lint template.yaml

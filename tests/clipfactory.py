@@ -67,8 +67,16 @@ def make_source(
     if audio:
         args += ["-f", "lavfi", "-i", f"sine=frequency=440:sample_rate=44100:duration={seconds}"]
     args += [
-        "-c:v", "libx264", "-preset", "ultrafast", "-crf", "18", "-bf", "2",
-        "-x264-params", f"keyint={GOP}:min-keyint={GOP}:scenecut=0",
+        "-c:v",
+        "libx264",
+        "-preset",
+        "ultrafast",
+        "-crf",
+        "18",
+        "-bf",
+        "2",
+        "-x264-params",
+        f"keyint={GOP}:min-keyint={GOP}:scenecut=0",
     ]
     if audio:
         args += ["-c:a", "aac", "-b:a", "64k"]
@@ -81,8 +89,21 @@ def make_source(
 def decoded_frame_indices(path: Path) -> list[int]:
     """The source frame index painted into every picture of `path`, in display order, none dropped or doubled."""
     raw = subprocess.run(
-        [binary("ffmpeg"), "-nostdin", "-v", "error", "-i", str(path), "-fps_mode", "passthrough",
-         "-f", "rawvideo", "-pix_fmt", "gray", "-"],
+        [
+            binary("ffmpeg"),
+            "-nostdin",
+            "-v",
+            "error",
+            "-i",
+            str(path),
+            "-fps_mode",
+            "passthrough",
+            "-f",
+            "rawvideo",
+            "-pix_fmt",
+            "gray",
+            "-",
+        ],
         check=True,
         capture_output=True,
     ).stdout
@@ -104,8 +125,16 @@ def decoded_frame_indices(path: Path) -> list[int]:
 def stream_facts(path: Path) -> dict[str, dict[str, float]]:
     """ffprobe's start and duration of each stream type, and the format's duration."""
     out = subprocess.run(
-        [binary("ffprobe"), "-v", "error", "-show_entries",
-         "stream=codec_type,start_time,duration:format=duration", "-of", "json", str(path)],
+        [
+            binary("ffprobe"),
+            "-v",
+            "error",
+            "-show_entries",
+            "stream=codec_type,start_time,duration:format=duration",
+            "-of",
+            "json",
+            str(path),
+        ],
         check=True,
         capture_output=True,
     ).stdout
@@ -120,8 +149,20 @@ def stream_facts(path: Path) -> dict[str, dict[str, float]]:
 
 def first_packet_is_keyframe(path: Path) -> bool:
     out = subprocess.run(
-        [binary("ffprobe"), "-v", "error", "-select_streams", "v:0", "-read_intervals", "%+#1",
-         "-show_entries", "packet=flags", "-of", "json", str(path)],
+        [
+            binary("ffprobe"),
+            "-v",
+            "error",
+            "-select_streams",
+            "v:0",
+            "-read_intervals",
+            "%+#1",
+            "-show_entries",
+            "packet=flags",
+            "-of",
+            "json",
+            str(path),
+        ],
         check=True,
         capture_output=True,
     ).stdout

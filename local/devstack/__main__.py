@@ -54,22 +54,44 @@ def _parse_params(pairs: list[str]) -> dict[str, str]:
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="devstack", description=__doc__)
     parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", "3000")))
-    parser.add_argument("--web-port", type=int, default=int(os.environ.get("WEB_PORT", "3001")),
-                        help="port of the reference upload page (0: any free port)")
-    parser.add_argument("--aws-port", type=int, default=int(os.environ.get("AWS_PORT", "0")),
-                        help="port of the moto server (default: any free port)")
+    parser.add_argument(
+        "--web-port",
+        type=int,
+        default=int(os.environ.get("WEB_PORT", "3001")),
+        help="port of the reference upload page (0: any free port)",
+    )
+    parser.add_argument(
+        "--aws-port",
+        type=int,
+        default=int(os.environ.get("AWS_PORT", "0")),
+        help="port of the moto server (default: any free port)",
+    )
     parser.add_argument("--state-dir", default=os.environ.get("LOCAL_STATE_DIR", str(ROOT / ".local")))
-    parser.add_argument("--param", action="append", default=os.environ.get("LOCAL_PARAMS", "").split() ,
-                        help="template parameter override Key=Value (repeatable; env LOCAL_PARAMS)")
-    parser.add_argument("--concurrency", type=int, default=int(os.environ.get("LOCAL_CONCURRENCY", "2")),
-                        help="warm environments per function")
-    parser.add_argument("--visibility-timeout", type=int,
-                        default=int(os.environ["LOCAL_VISIBILITY_TIMEOUT_S"])
-                        if os.environ.get("LOCAL_VISIBILITY_TIMEOUT_S") else None,
-                        help="override every queue's visibility timeout (seconds), e.g. to see redrives quickly")
-    parser.add_argument("--timeout", action="append", default=os.environ.get("LOCAL_FUNCTION_TIMEOUTS", "").split(),
-                        help="function timeout override LogicalId=seconds (repeatable; env LOCAL_FUNCTION_TIMEOUTS), "
-                        "e.g. to watch the alarm router exhaust its retries in seconds instead of minutes")
+    parser.add_argument(
+        "--param",
+        action="append",
+        default=os.environ.get("LOCAL_PARAMS", "").split(),
+        help="template parameter override Key=Value (repeatable; env LOCAL_PARAMS)",
+    )
+    parser.add_argument(
+        "--concurrency",
+        type=int,
+        default=int(os.environ.get("LOCAL_CONCURRENCY", "2")),
+        help="warm environments per function",
+    )
+    parser.add_argument(
+        "--visibility-timeout",
+        type=int,
+        default=int(os.environ["LOCAL_VISIBILITY_TIMEOUT_S"]) if os.environ.get("LOCAL_VISIBILITY_TIMEOUT_S") else None,
+        help="override every queue's visibility timeout (seconds), e.g. to see redrives quickly",
+    )
+    parser.add_argument(
+        "--timeout",
+        action="append",
+        default=os.environ.get("LOCAL_FUNCTION_TIMEOUTS", "").split(),
+        help="function timeout override LogicalId=seconds (repeatable; env LOCAL_FUNCTION_TIMEOUTS), "
+        "e.g. to watch the alarm router exhaust its retries in seconds instead of minutes",
+    )
     args = parser.parse_args(argv)
 
     state_dir = Path(args.state_dir)
@@ -95,8 +117,13 @@ def main(argv: list[str] | None = None) -> None:
 
     # The page's origin is the one the template's CORS rules allow locally, unless told otherwise.
     web = WebServer(HOST, args.web_port)
-    stack = create_stack(session, endpoint, _parse_params(args.param), args.visibility_timeout,
-                         local_defaults={"CorsAllowedOrigins": web.origin})
+    stack = create_stack(
+        session,
+        endpoint,
+        _parse_params(args.param),
+        args.visibility_timeout,
+        local_defaults={"CorsAllowedOrigins": web.origin},
+    )
     sink = ChatSink(HOST, int(os.environ.get("CHAT_SINK_PORT", "0")), state_dir / "chat.jsonl")
     sink.start()
     _configure_chat(stack, session, endpoint, sink.url)
@@ -132,14 +159,26 @@ def main(argv: list[str] | None = None) -> None:
     def send_to_queue(queue_arn: str, body: str) -> None:
         sqs.send_message(QueueUrl=arn_to_url[queue_arn], MessageBody=body)
 
-    control = ControlServer(HOST, int(os.environ.get("CONTROL_PORT", "0")), runtimes, send_to_queue,
-                            retry_delays_s=(1.0, 2.0), log=log, faults=faults)
+    control = ControlServer(
+        HOST,
+        int(os.environ.get("CONTROL_PORT", "0")),
+        runtimes,
+        send_to_queue,
+        retry_delays_s=(1.0, 2.0),
+        log=log,
+        faults=faults,
+    )
     control.start()
     _subscribe_functions(stack, session, endpoint, control)
     pollers = _start_pollers(stack, sqs, runtimes, args.concurrency, region, log)
 
-    api = ApiServer(HOST, args.port, routes_from_template(stack.template), runtimes,
-                    cors_from_template(stack.template, stack.resolver.resolve))
+    api = ApiServer(
+        HOST,
+        args.port,
+        routes_from_template(stack.template),
+        runtimes,
+        cors_from_template(stack.template, stack.resolver.resolve),
+    )
     api.start()
     web.api_url = api.url
     web.start()
@@ -187,11 +226,13 @@ def _configure_chat(stack: Any, session: boto3.session.Session, endpoint: str, s
         return
     config = json.loads(LOCAL_CHAT.read_text())
     webhooks = {name: sink_url + path for name, path in config.get("webhooks", {}).items()}
-    secret_id = next((lid for lid, r in stack.template["Resources"].items()
-                      if r["Type"] == "AWS::SecretsManager::Secret"), None)
+    secret_id = next(
+        (lid for lid, r in stack.template["Resources"].items() if r["Type"] == "AWS::SecretsManager::Secret"), None
+    )
     if secret_id:
         session.client("secretsmanager", endpoint_url=endpoint).put_secret_value(
-            SecretId=stack.resources[secret_id], SecretString=json.dumps(webhooks))
+            SecretId=stack.resources[secret_id], SecretString=json.dumps(webhooks)
+        )
     if "routes" in config:
         for spec in stack.functions.values():
             if "CHAT_ROUTES" in spec.environment:
@@ -205,13 +246,15 @@ def _subscribe_functions(stack: Any, session: boto3.session.Session, endpoint: s
             if event["Type"] != "SNS":
                 continue
             topic_arn = stack.resolver.resolve(event["Properties"]["Topic"])
-            arn = sns.subscribe(TopicArn=topic_arn, Protocol="http", Endpoint=f"{control.url}/sns/{lid}",
-                                ReturnSubscriptionArn=True)["SubscriptionArn"]
+            arn = sns.subscribe(
+                TopicArn=topic_arn, Protocol="http", Endpoint=f"{control.url}/sns/{lid}", ReturnSubscriptionArn=True
+            )["SubscriptionArn"]
             control.subscription_arns[lid] = arn
 
 
-def _start_pollers(stack: Any, sqs: Any, runtimes: dict[str, FunctionRuntime], concurrency: int, region: str,
-                   log: Any) -> list[QueuePoller]:
+def _start_pollers(
+    stack: Any, sqs: Any, runtimes: dict[str, FunctionRuntime], concurrency: int, region: str, log: Any
+) -> list[QueuePoller]:
     pollers = []
     for lid, spec in stack.functions.items():
         for event in spec.events.values():
@@ -219,8 +262,16 @@ def _start_pollers(stack: Any, sqs: Any, runtimes: dict[str, FunctionRuntime], c
                 continue
             queue_arn = stack.resolver.resolve(event["Properties"]["Queue"])
             queue_lid = next(q for q, arn in stack.queue_arns.items() if arn == queue_arn)
-            poller = QueuePoller(sqs, stack.queue_urls[queue_lid], queue_arn, region, runtimes[lid],
-                                 int(event["Properties"].get("BatchSize", 10)), concurrency, log)
+            poller = QueuePoller(
+                sqs,
+                stack.queue_urls[queue_lid],
+                queue_arn,
+                region,
+                runtimes[lid],
+                int(event["Properties"].get("BatchSize", 10)),
+                concurrency,
+                log,
+            )
             poller.start()
             pollers.append(poller)
     return pollers

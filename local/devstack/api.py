@@ -118,8 +118,9 @@ def _gateway_error(status: int, message: str, code: str) -> tuple[int, dict[str,
 
 
 class ApiServer(BackgroundServer):
-    def __init__(self, host: str, port: int, routes: list[Route], runtimes: dict[str, FunctionRuntime],
-                 cors: Cors | None = None) -> None:
+    def __init__(
+        self, host: str, port: int, routes: list[Route], runtimes: dict[str, FunctionRuntime], cors: Cors | None = None
+    ) -> None:
         self.routes = routes
         self.runtimes = runtimes
         self.cors = cors
@@ -143,8 +144,9 @@ class ApiServer(BackgroundServer):
 
         super().__init__(host, port, Handler, name="api")
 
-    def handle(self, method: str, target: str, headers: dict[str, str], body: bytes,
-               source_ip: str) -> tuple[int, dict[str, str], bytes]:
+    def handle(
+        self, method: str, target: str, headers: dict[str, str], body: bytes, source_ip: str
+    ) -> tuple[int, dict[str, str], bytes]:
         lower = {k.lower(): v for k, v in headers.items()}
         origin = lower.get("origin")
         if self.cors is None or not origin:
@@ -159,8 +161,9 @@ class ApiServer(BackgroundServer):
             answer_headers.update(self.cors.headers(allow_origin))
         return status, answer_headers, payload
 
-    def _route(self, method: str, target: str, headers: dict[str, str], body: bytes,
-               source_ip: str) -> tuple[int, dict[str, str], bytes]:
+    def _route(
+        self, method: str, target: str, headers: dict[str, str], body: bytes, source_ip: str
+    ) -> tuple[int, dict[str, str], bytes]:
         split = urlsplit(target)
         for route in self.routes:
             params = route.match(method, split.path)
@@ -172,8 +175,15 @@ class ApiServer(BackgroundServer):
                 if claims is None:
                     return _gateway_error(401, "Unauthorized", "unauthorized")
             event = http_api_event(
-                method=method, raw_path=split.path, raw_query=split.query, headers=headers, body=body,
-                route_key=route.key, path_parameters=params, claims=claims, source_ip=source_ip,
+                method=method,
+                raw_path=split.path,
+                raw_query=split.query,
+                headers=headers,
+                body=body,
+                route_key=route.key,
+                path_parameters=params,
+                claims=claims,
+                source_ip=source_ip,
             )
             result = self.runtimes[route.function].invoke(event)
             if not result.ok:

@@ -42,8 +42,15 @@ class ChatSink(BackgroundServer):
                     body: Any = json.loads(raw)
                 except ValueError:
                     body = raw.decode("utf-8", "replace")
-                sink.record({"path": self.path, "headers": dict(self.headers.items()), "body": body,
-                             "status": status, **({"delayed_s": delay_s} if delay_s else {})})
+                sink.record(
+                    {
+                        "path": self.path,
+                        "headers": dict(self.headers.items()),
+                        "body": body,
+                        "status": status,
+                        **({"delayed_s": delay_s} if delay_s else {}),
+                    }
+                )
                 if delay_s:  # recorded on arrival: a chat that is slow to answer may still have posted it
                     time.sleep(delay_s)
                 headers = {"retry-after": str(retry_after)} if retry_after is not None else {}

@@ -14,9 +14,16 @@ from devstack.runtime import FunctionRuntime
 
 
 class ControlServer(BackgroundServer):
-    def __init__(self, host: str, port: int, runtimes: dict[str, FunctionRuntime],
-                 send_to_queue: Callable[[str, str], None], retry_delays_s: tuple[float, ...], log: Any,
-                 faults: FaultBook | None = None) -> None:
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        runtimes: dict[str, FunctionRuntime],
+        send_to_queue: Callable[[str, str], None],
+        retry_delays_s: tuple[float, ...],
+        log: Any,
+        faults: FaultBook | None = None,
+    ) -> None:
         self.runtimes = runtimes
         self.send_to_queue = send_to_queue
         self.retry_delays_s = retry_delays_s
@@ -49,8 +56,9 @@ class ControlServer(BackgroundServer):
                 kind, function = parts
                 if kind == "invoke":
                     result = control.runtimes[function].invoke(json.loads(raw or b"{}"))
-                    self._answer(200, {"ok": result.ok, "payload": result.payload,
-                                       "duration_ms": round(result.duration_ms, 1)})
+                    self._answer(
+                        200, {"ok": result.ok, "payload": result.payload, "duration_ms": round(result.duration_ms, 1)}
+                    )
                 elif kind == "sns":
                     # SNS only waits for the HTTP answer; the function runs asynchronously.
                     notification = json.loads(raw)

@@ -10,9 +10,19 @@ from urllib.parse import unquote_plus
 from devstack.template import ACCOUNT_ID
 
 
-def http_api_event(*, method: str, raw_path: str, raw_query: str, headers: dict[str, str], body: bytes,
-                   route_key: str, path_parameters: dict[str, str], claims: dict[str, Any] | None,
-                   source_ip: str, api_id: str = "local") -> dict[str, Any]:
+def http_api_event(
+    *,
+    method: str,
+    raw_path: str,
+    raw_query: str,
+    headers: dict[str, str],
+    body: bytes,
+    route_key: str,
+    path_parameters: dict[str, str],
+    claims: dict[str, Any] | None,
+    source_ip: str,
+    api_id: str = "local",
+) -> dict[str, Any]:
     """API Gateway HTTP API payload format 2.0."""
     now = datetime.now(UTC)
     lowered = {k.lower(): v for k, v in headers.items()}

@@ -147,8 +147,10 @@ def _error_response(request: Any, service: str, code: str, status: int) -> Any:
         body = f"<?xml version='1.0' encoding='UTF-8'?><Error><Code>{code}</Code><Message>{message}</Message></Error>"
         headers = {"content-type": "application/xml"}
     elif _norm(service) in _QUERY_SERVICES:
-        body = (f"<ErrorResponse><Error><Type>Sender</Type><Code>{code}</Code><Message>{message}</Message>"
-                "</Error><RequestId>fault</RequestId></ErrorResponse>")
+        body = (
+            f"<ErrorResponse><Error><Type>Sender</Type><Code>{code}</Code><Message>{message}</Message>"
+            "</Error><RequestId>fault</RequestId></ErrorResponse>"
+        )
         headers = {"content-type": "text/xml"}
     else:
         body = json.dumps({"__type": code, "message": message})

@@ -44,16 +44,31 @@ class RunningStack:
                 self.process.kill()
 
 
-def start_stack(state_dir: Path, *, port: int | None = None, params: dict[str, str] | None = None,
-                env: dict[str, str] | None = None, timeout_s: float = 60) -> RunningStack:
+def start_stack(
+    state_dir: Path,
+    *,
+    port: int | None = None,
+    params: dict[str, str] | None = None,
+    env: dict[str, str] | None = None,
+    timeout_s: float = 60,
+) -> RunningStack:
     state_dir.mkdir(parents=True, exist_ok=True)
     stack_file = state_dir / "stack.json"
     stack_file.unlink(missing_ok=True)
     child_env = dict(os.environ)
     child_env["PYTHONPATH"] = os.pathsep.join([str(ROOT / "layers" / "shared"), str(ROOT / "local")])
     child_env.update(env or {})
-    args = [sys.executable, "-m", "devstack", "--state-dir", str(state_dir), "--port", str(port or free_port()),
-            "--web-port", "0"]
+    args = [
+        sys.executable,
+        "-m",
+        "devstack",
+        "--state-dir",
+        str(state_dir),
+        "--port",
+        str(port or free_port()),
+        "--web-port",
+        "0",
+    ]
     for key, value in (params or {}).items():
         args += ["--param", f"{key}={value}"]
     output = (state_dir / "devstack.out").open("wb")

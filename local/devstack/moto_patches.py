@@ -101,17 +101,21 @@ def read_ranges_only() -> None:
     S3Response._handle_range_header = handle_range  # type: ignore[method-assign, assignment]
 
 
-_CORS_DENIED = "CORSResponse: This CORS request is not allowed. This is usually because the evalution of Origin, " \
-    "request method / Access-Control-Request-Method or Access-Control-Request-Headers are not whitelisted by the " \
+_CORS_DENIED = (
+    "CORSResponse: This CORS request is not allowed. This is usually because the evalution of Origin, "
+    "request method / Access-Control-Request-Method or Access-Control-Request-Headers are not whitelisted by the "
     "resource's CORS spec."
+)
 
 
 def _cors_rule(bucket: Any, origin: str, method: str, headers: list[str]) -> Any:
     """S3's choice: the first rule that allows the origin, the method and every requested header."""
     for rule in bucket.cors:
-        if (any(fnmatch.fnmatchcase(origin, allowed) for allowed in rule.allowed_origins or [])
-                and method in (rule.allowed_methods or [])
-                and all(any(fnmatch.fnmatchcase(h, a.lower()) for a in rule.allowed_headers or []) for h in headers)):
+        if (
+            any(fnmatch.fnmatchcase(origin, allowed) for allowed in rule.allowed_origins or [])
+            and method in (rule.allowed_methods or [])
+            and all(any(fnmatch.fnmatchcase(h, a.lower()) for a in rule.allowed_headers or []) for h in headers)
+        ):
             return rule
     return None
 
@@ -133,7 +137,7 @@ def _cors_headers(rule: Any, origin: str) -> dict[str, str]:
 
 
 def _s3_error(status: int, code: str, message: str) -> tuple[int, dict[str, str], bytes]:
-    body = f"<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error><Code>{code}</Code><Message>{message}</Message></Error>"
+    body = f'<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>{code}</Code><Message>{message}</Message></Error>'
     return status, {"content-type": "application/xml"}, body.encode()
 
 
@@ -162,8 +166,9 @@ def s3_cors_as_aws() -> None:
             if request.method == "OPTIONS":
                 return _preflight(self, request, full_url)
             status, answer_headers, body = original(self, request, full_url, headers)
-            answer_headers = {k: v for k, v in dict(answer_headers).items()
-                              if not k.lower().startswith("access-control-")}
+            answer_headers = {
+                k: v for k, v in dict(answer_headers).items() if not k.lower().startswith("access-control-")
+            }
             if origin:
                 try:
                     bucket = self.backend.get_bucket(self.parse_bucket_name_from_url(request, full_url))
@@ -189,8 +194,9 @@ def s3_cors_as_aws() -> None:
             return _s3_error(404, "NoSuchBucket", "The specified bucket does not exist")
         if not bucket.cors:
             return _s3_error(403, "AccessForbidden", "CORSResponse: CORS is not enabled for this bucket.")
-        requested = [h.strip().lower() for h in request.headers.get("Access-Control-Request-Headers", "").split(",")
-                     if h.strip()]
+        requested = [
+            h.strip().lower() for h in request.headers.get("Access-Control-Request-Headers", "").split(",") if h.strip()
+        ]
         rule = _cors_rule(bucket, origin, method, requested)
         if rule is None:
             return _s3_error(403, "AccessForbidden", _CORS_DENIED)

@@ -14,8 +14,17 @@ from devstack.runtime import FunctionRuntime
 
 
 class QueuePoller:
-    def __init__(self, sqs: Any, queue_url: str, queue_arn: str, region: str, runtime: FunctionRuntime,
-                 batch_size: int, concurrency: int, log: Any) -> None:
+    def __init__(
+        self,
+        sqs: Any,
+        queue_url: str,
+        queue_arn: str,
+        region: str,
+        runtime: FunctionRuntime,
+        batch_size: int,
+        concurrency: int,
+        log: Any,
+    ) -> None:
         self.sqs = sqs
         self.queue_url = queue_url
         self.queue_arn = queue_arn
@@ -63,10 +72,7 @@ class QueuePoller:
             if not result.ok:
                 self.log(f"{self.runtime.spec.logical_id} failed a batch of {len(messages)}: {result.error}")
                 return
-            failed = {
-                item.get("itemIdentifier")
-                for item in ((result.payload or {}).get("batchItemFailures") or [])
-            }
+            failed = {item.get("itemIdentifier") for item in ((result.payload or {}).get("batchItemFailures") or [])}
             done = [m for m in messages if m["MessageId"] not in failed]
             if done:
                 self.sqs.delete_message_batch(

@@ -55,14 +55,20 @@ def _parameters(template: dict[str, Any], overrides: dict[str, str], local: dict
     return values
 
 
-def create_stack(session: boto3.session.Session, endpoint: str, overrides: dict[str, str],
-                 queue_visibility_s: int | None = None, local_defaults: dict[str, str] | None = None) -> Stack:
+def create_stack(
+    session: boto3.session.Session,
+    endpoint: str,
+    overrides: dict[str, str],
+    queue_visibility_s: int | None = None,
+    local_defaults: dict[str, str] | None = None,
+) -> Stack:
     """`local_defaults` replace the template's defaults where it has such parameters; `overrides` win."""
     template = load_template()
     region = session.region_name or "us-east-1"
     resolver = Resolver(region=region, parameters=_parameters(template, overrides, local_defaults or {}))
-    resolver.list_parameters = {name for name, spec in template.get("Parameters", {}).items()
-                                if spec.get("Type") == "CommaDelimitedList"}
+    resolver.list_parameters = {
+        name for name, spec in template.get("Parameters", {}).items() if spec.get("Type") == "CommaDelimitedList"
+    }
     evaluate_conditions(template, resolver)
     stack = Stack(template=template, resolver=resolver)
 
@@ -151,9 +157,7 @@ def _create_topics(stack: Stack, sns: Any) -> None:
 def _create_secrets(stack: Stack, secrets: Any) -> None:
     for logical_id, resource in _by_type(stack.template, "AWS::SecretsManager::Secret").items():
         props = stack.resolver.resolve(resource.get("Properties") or {})
-        arn = secrets.create_secret(Name=f"{PREFIX}-{logical_id}", SecretString=props.get("SecretString", "{}"))[
-            "ARN"
-        ]
+        arn = secrets.create_secret(Name=f"{PREFIX}-{logical_id}", SecretString=props.get("SecretString", "{}"))["ARN"]
         stack.resolver.refs[logical_id] = arn
         stack.resources[logical_id] = arn
 
@@ -190,8 +194,14 @@ def _create_buckets(stack: Stack, s3: Any) -> None:
 
 def _s3_cors(config: dict[str, Any]) -> dict[str, Any]:
     """The template's CorsConfiguration in PutBucketCors's shape (CloudFormation names differ)."""
-    names = {"Id": "ID", "AllowedOrigins": "AllowedOrigins", "AllowedMethods": "AllowedMethods",
-             "AllowedHeaders": "AllowedHeaders", "ExposedHeaders": "ExposeHeaders", "MaxAge": "MaxAgeSeconds"}
+    names = {
+        "Id": "ID",
+        "AllowedOrigins": "AllowedOrigins",
+        "AllowedMethods": "AllowedMethods",
+        "AllowedHeaders": "AllowedHeaders",
+        "ExposedHeaders": "ExposeHeaders",
+        "MaxAge": "MaxAgeSeconds",
+    }
     return {"CORSRules": [{names[key]: value for key, value in rule.items()} for rule in config["CorsRules"]]}
 
 

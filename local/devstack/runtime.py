@@ -108,11 +108,13 @@ class FunctionRuntime:
                 "DEVSTACK_HANDLER": self.spec.handler,
                 "DEVSTACK_LOGICAL_ID": self.spec.logical_id,
                 # Lambda's layout: function code, then the shared layer (/opt/python), then /opt/bin.
-                "PYTHONPATH": os.pathsep.join([str(self.spec.code_dir), str(ROOT / "layers" / "shared"),
-                                               str(ROOT / "local")]),
+                "PYTHONPATH": os.pathsep.join(
+                    [str(self.spec.code_dir), str(ROOT / "layers" / "shared"), str(ROOT / "local")]
+                ),
                 # Fault injection's ffmpeg/ffprobe shims, when on, come before the real binaries.
-                "PATH": os.pathsep.join([p for p in (base_env.get("DEVSTACK_SHIM_DIR"), str(FFMPEG_BIN),
-                                                     base_env.get("PATH", "")) if p]),
+                "PATH": os.pathsep.join(
+                    [p for p in (base_env.get("DEVSTACK_SHIM_DIR"), str(FFMPEG_BIN), base_env.get("PATH", "")) if p]
+                ),
             }
         )
         return env

@@ -38,8 +38,25 @@ class _Loader(yaml.SafeLoader):
     pass
 
 
-for _tag in ("Ref", "GetAtt", "Sub", "Join", "If", "Equals", "Select", "Split", "FindInMap",
-             "Not", "And", "Or", "Condition", "ImportValue", "GetAZs", "Base64", "Cidr"):
+for _tag in (
+    "Ref",
+    "GetAtt",
+    "Sub",
+    "Join",
+    "If",
+    "Equals",
+    "Select",
+    "Split",
+    "FindInMap",
+    "Not",
+    "And",
+    "Or",
+    "Condition",
+    "ImportValue",
+    "GetAZs",
+    "Base64",
+    "Cidr",
+):
     _Loader.add_constructor(f"!{_tag}", _construct(_tag))
 
 
@@ -87,7 +104,7 @@ class Resolver:
     def resolve(self, value: Any) -> Any:
         if isinstance(value, dict):
             if len(value) == 1:
-                (key, arg), = value.items()
+                ((key, arg),) = value.items()
                 if key == "Ref":
                     if arg in self.list_parameters:
                         return [item.strip() for item in self.parameters[arg].split(",")]
@@ -131,7 +148,7 @@ def evaluate_conditions(template: dict[str, Any], resolver: Resolver) -> None:
 
 def _condition(expression: Any, resolver: Resolver) -> Any:
     if isinstance(expression, dict) and len(expression) == 1:
-        (key, arg), = expression.items()
+        ((key, arg),) = expression.items()
         if key == "Fn::Equals":
             return resolver.resolve(arg[0]) == resolver.resolve(arg[1])
         if key == "Fn::Not":

@@ -25,16 +25,22 @@ class WebServer(BackgroundServer):
             def do_GET(self) -> None:
                 path = self.path.split("?", 1)[0]
                 if path == "/config.json":
-                    self.answer(200, json.dumps({"api_url": web.api_url}).encode(),
-                                {"content-type": "application/json", "cache-control": "no-store"})
+                    self.answer(
+                        200,
+                        json.dumps({"api_url": web.api_url}).encode(),
+                        {"content-type": "application/json", "cache-control": "no-store"},
+                    )
                     return
                 file = (root / (path.lstrip("/") or "index.html")).resolve()
                 if not file.is_file() or root.resolve() not in file.parents:
                     self.answer(404, b"not found", {"content-type": "text/plain"})
                     return
                 kind = "text/javascript" if file.suffix == ".js" else mimetypes.guess_type(file.name)[0]
-                self.answer(200, file.read_bytes(), {"content-type": kind or "application/octet-stream",
-                                                     "cache-control": "no-store"})
+                self.answer(
+                    200,
+                    file.read_bytes(),
+                    {"content-type": kind or "application/octet-stream", "cache-control": "no-store"},
+                )
 
             def do_POST(self) -> None:
                 if self.path != "/local-token":
@@ -46,8 +52,11 @@ class WebServer(BackgroundServer):
                     self.answer(400, b"body must be JSON", {"content-type": "text/plain"})
                     return
                 token = auth.make_token(sub)
-                self.answer(200, json.dumps({"token": token}).encode(),
-                            {"content-type": "application/json", "cache-control": "no-store"})
+                self.answer(
+                    200,
+                    json.dumps({"token": token}).encode(),
+                    {"content-type": "application/json", "cache-control": "no-store"},
+                )
 
         super().__init__(host, port, Handler, name="web")
 

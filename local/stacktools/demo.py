@@ -48,8 +48,11 @@ class ProgressBody(io.BytesIO):
         if chunk and percent != self.shown and (percent % 10 == 0 or percent == 100):
             self.shown = percent
             filled = percent * 30 // 100
-            print(f"\r  uploading [{'#' * filled}{'.' * (30 - filled)}] {percent:3d}%",
-                  end="\n" if percent == 100 else "", flush=True)
+            print(
+                f"\r  uploading [{'#' * filled}{'.' * (30 - filled)}] {percent:3d}%",
+                end="\n" if percent == 100 else "",
+                flush=True,
+            )
         return chunk
 
 
@@ -71,9 +74,30 @@ def make_sample(path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     ffmpeg = shutil.which("ffmpeg") or str(ROOT / ".cache" / "ffmpeg" / "bin" / "ffmpeg")
     subprocess.run(
-        [ffmpeg, "-y", "-loglevel", "error", "-f", "lavfi", "-i", "testsrc2=size=640x360:rate=25:duration=12",
-         "-f", "lavfi", "-i", "sine=frequency=440:duration=12", "-c:v", "libx264", "-g", "50",
-         "-pix_fmt", "yuv420p", "-c:a", "aac", "-shortest", str(path)],
+        [
+            ffmpeg,
+            "-y",
+            "-loglevel",
+            "error",
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc2=size=640x360:rate=25:duration=12",
+            "-f",
+            "lavfi",
+            "-i",
+            "sine=frequency=440:duration=12",
+            "-c:v",
+            "libx264",
+            "-g",
+            "50",
+            "-pix_fmt",
+            "yuv420p",
+            "-c:a",
+            "aac",
+            "-shortest",
+            str(path),
+        ],
         check=True,
     )
 
@@ -85,11 +109,14 @@ def presigned_post(client: StackClient, upload: dict[str, Any], data: bytes, con
         parts.append(f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"\r\n\r\n{value}\r\n'.encode())
     parts.append(
         f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="sample.mp4"\r\n'
-        f"Content-Type: {content_type}\r\n\r\n".encode() + data + f"\r\n--{boundary}--\r\n".encode()
+        f"Content-Type: {content_type}\r\n\r\n".encode()
+        + data
+        + f"\r\n--{boundary}--\r\n".encode()
     )
     body = ProgressBody(b"".join(parts))
-    answer = client.http.post(upload["url"], data=body, timeout=120,
-                              headers={"Content-Type": f"multipart/form-data; boundary={boundary}"})
+    answer = client.http.post(
+        upload["url"], data=body, timeout=120, headers={"Content-Type": f"multipart/form-data; boundary={boundary}"}
+    )
     if answer.status_code >= 300:
         raise DemoFailed(f"upload refused: {answer.status_code} {answer.text[:300]}")
 

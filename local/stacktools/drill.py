@@ -36,8 +36,13 @@ OPERATOR_WORDS = {
     "LessThanOrEqualToThreshold": "less than or equal to",
 }
 # CloudWatch spells statistics in upper snake case in the SNS message.
-STATISTICS = {"Sum": "SUM", "Average": "AVERAGE", "Maximum": "MAXIMUM", "Minimum": "MINIMUM",
-              "SampleCount": "SAMPLE_COUNT"}
+STATISTICS = {
+    "Sum": "SUM",
+    "Average": "AVERAGE",
+    "Maximum": "MAXIMUM",
+    "Minimum": "MINIMUM",
+    "SampleCount": "SAMPLE_COUNT",
+}
 # The router's headline is "<emoji> ALARM: <alarm name>" on every chat platform.
 HEADLINE = re.compile(r"ALARM: (practika-[A-Za-z0-9-]+)")
 CHILD = re.compile(r'ALARM\("?([^")]+)"?\)')
@@ -165,9 +170,11 @@ def trigger(props: dict[str, Any], threshold: float) -> dict[str, Any]:
             if "MetricStat" in query:
                 stat = query["MetricStat"]
                 entry["MetricStat"] = {
-                    "Metric": {"Dimensions": _dimensions(stat["Metric"].get("Dimensions")),
-                               "MetricName": stat["Metric"]["MetricName"],
-                               "Namespace": stat["Metric"]["Namespace"]},
+                    "Metric": {
+                        "Dimensions": _dimensions(stat["Metric"].get("Dimensions")),
+                        "MetricName": stat["Metric"]["MetricName"],
+                        "Namespace": stat["Metric"]["Namespace"],
+                    },
                     "Period": int(stat["Period"]),
                     "Stat": stat["Stat"],
                 }
@@ -210,7 +217,9 @@ def alarm_message(props: dict[str, Any], region: str, now: datetime) -> dict[str
         message["AlarmRule"] = rule
         message["NewStateReason"] = (
             f"{alarm_arn(region, children[-1])} transitioned to ALARM at "
-            f"{changed.strftime('%A %d %B, %Y %H:%M:%S')} UTC" if children else "Rule evaluated to ALARM"
+            f"{changed.strftime('%A %d %B, %Y %H:%M:%S')} UTC"
+            if children
+            else "Rule evaluated to ALARM"
         )
         message["TriggeringChildren"] = [
             {"Arn": alarm_arn(region, child), "State": {"Value": "ALARM", "Timestamp": stamp(changed)}}
@@ -275,11 +284,15 @@ def run(stack: RunningStack, timeout_s: float) -> bool:
         ok = bool(delivered)
         missing += not ok
         where = ", ".join(delivered) if ok else "DID NOT ARRIVE"
-        print(f"  {'ok ' if ok else 'MISSING'} {drill.name:<{width}}  {drill.kind:<11} {drill.severity:<8} "
-              f"#{drill.runbook:<30} -> {where}")
+        print(
+            f"  {'ok ' if ok else 'MISSING'} {drill.name:<{width}}  {drill.kind:<11} {drill.severity:<8} "
+            f"#{drill.runbook:<30} -> {where}"
+        )
     kinds = {kind: sum(d.kind == kind for d in drills) for kind in ("metric", "metric math", "composite")}
-    print(f"\n{len(drills) - missing} of {len(drills)} alarms arrived in chat "
-          f"({', '.join(f'{n} {k}' for k, n in kinds.items())}); chat log {stack.description['chat_log']}")
+    print(
+        f"\n{len(drills) - missing} of {len(drills)} alarms arrived in chat "
+        f"({', '.join(f'{n} {k}' for k, n in kinds.items())}); chat log {stack.description['chat_log']}"
+    )
     return missing == 0
 
 

@@ -70,8 +70,11 @@ class Report:
 
     def lines(self) -> list[str]:
         out = [f"video {v.video_id} {v.case.name} {v.status} {v.code or '-'}" for v in self.videos]
-        out += [f"clip {c.clip_id} video={c.video_id} {c.body['mode']} {c.status} {c.error or '-'}"
-                + (" (repeat)" if c.repeat_of else "") for c in self.clips]
+        out += [
+            f"clip {c.clip_id} video={c.video_id} {c.body['mode']} {c.status} {c.error or '-'}"
+            + (" (repeat)" if c.repeat_of else "")
+            for c in self.clips
+        ]
         return out
 
     def summary(self) -> dict[str, Any]:
@@ -138,8 +141,9 @@ class Driver(StackClient):
             url = self.resources[name]
             bodies: dict[str, str] = {}
             for _ in range(5):
-                messages = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, VisibilityTimeout=0,
-                                               WaitTimeSeconds=0).get("Messages", [])
+                messages = sqs.receive_message(
+                    QueueUrl=url, MaxNumberOfMessages=10, VisibilityTimeout=0, WaitTimeSeconds=0
+                ).get("Messages", [])
                 if not messages:
                     break
                 bodies.update({m["MessageId"]: m["Body"] for m in messages})
@@ -184,8 +188,12 @@ def clip_bodies(videos: list[Sent], count: int) -> list[tuple[Sent, dict[str, An
         video = usable[j % len(usable)]
         slot = j // len(usable)
         start = round((slot * 0.04) % max(video.duration_s - 1.05, 0.01), 3)
-        wanted.append((video, {"start_s": start, "end_s": round(start + 1.0, 3),
-                               "mode": "accurate" if (j + slot) % 2 else "fast"}))
+        wanted.append(
+            (
+                video,
+                {"start_s": start, "end_s": round(start + 1.0, 3), "mode": "accurate" if (j + slot) % 2 else "fast"},
+            )
+        )
     return wanted
 
 
@@ -217,8 +225,9 @@ def reconcile(driver: Driver, videos: list[Sent], clips: list[Asked]) -> Report:
         if v.status not in DONE_VIDEO:
             report.problems.append(f"video {v.video_id} ({v.case.name}) still {v.status}")
         elif v.status != v.case.status or (v.case.code and v.code != v.case.code):
-            report.problems.append(f"video {v.video_id} ({v.case.name}) is {v.status}/{v.code}, "
-                                   f"expected {v.case.status}/{v.case.code}")
+            report.problems.append(
+                f"video {v.video_id} ({v.case.name}) is {v.status}/{v.code}, expected {v.case.status}/{v.case.code}"
+            )
     ids_by_request: dict[str, set[str]] = {}
     created: Counter[str] = Counter()  # 202 answers per distinct request: a racing repeat may be the one
     for c in clips:
@@ -246,8 +255,16 @@ def reconcile(driver: Driver, videos: list[Sent], clips: list[Asked]) -> Report:
     return report
 
 
-def run(driver: Driver, cases: list[MediaCase], *, uploads: int, clips: int, concurrency: int = 8,
-        timeout_s: float = 600, prefix: str = "load") -> Report:
+def run(
+    driver: Driver,
+    cases: list[MediaCase],
+    *,
+    uploads: int,
+    clips: int,
+    concurrency: int = 8,
+    timeout_s: float = 600,
+    prefix: str = "load",
+) -> Report:
     started = time.monotonic()
     videos = push_uploads(driver, cases, uploads, concurrency, f"{prefix}-{int(time.time() * 1000) % 10**8}")
     driver.wait_videos(videos, timeout_s)
@@ -261,8 +278,9 @@ def run(driver: Driver, cases: list[MediaCase], *, uploads: int, clips: int, con
 def main(argv: list[str] | None = None) -> int:
     from devstack.launcher import running_stack, start_stack
 
-    parser = argparse.ArgumentParser(prog="stacktools.load", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="stacktools.load", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--uploads", type=int, default=200)
     parser.add_argument("--clips", type=int, default=200)
     parser.add_argument("--concurrency", type=int, default=8, help="client threads")
@@ -279,13 +297,22 @@ def main(argv: list[str] | None = None) -> int:
             raise SystemExit(f"no running stack in {args.stack}")
         description = found.description
     else:
-        own = start_stack(root / ".local" / "soak", params=STACK_PARAMS,
-                          env={"LOCAL_VISIBILITY_TIMEOUT_S": "60", "LOCAL_CONCURRENCY": "2"})
+        own = start_stack(
+            root / ".local" / "soak",
+            params=STACK_PARAMS,
+            env={"LOCAL_VISIBILITY_TIMEOUT_S": "60", "LOCAL_CONCURRENCY": "2"},
+        )
         description = own.description
     try:
         cases = corpus(root / ".local" / "soak-corpus")
-        report = run(Driver(description), cases, uploads=args.uploads, clips=args.clips,
-                     concurrency=args.concurrency, timeout_s=args.timeout)
+        report = run(
+            Driver(description),
+            cases,
+            uploads=args.uploads,
+            clips=args.clips,
+            concurrency=args.concurrency,
+            timeout_s=args.timeout,
+        )
     finally:
         if own:
             own.stop()
@@ -295,8 +322,9 @@ def main(argv: list[str] | None = None) -> int:
         print("PROBLEM", problem)
     print(json.dumps(report.summary()))
     Path(args.report).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.report).write_text(json.dumps({"summary": report.summary(), "ids": report.lines(),
-                                             "problems": report.problems}, indent=1))
+    Path(args.report).write_text(
+        json.dumps({"summary": report.summary(), "ids": report.lines(), "problems": report.problems}, indent=1)
+    )
     return 1 if report.problems else 0
 
 

@@ -43,11 +43,13 @@ def redrive_local(dlq: str) -> None:
     sqs = StackClient(stack.description).aws("sqs")
     source = stack.resources[source_queue_of(dlq)]
     moved = 0
-    while messages := sqs.receive_message(QueueUrl=stack.resources[dlq], MaxNumberOfMessages=10,
-                                          MessageAttributeNames=["All"]).get("Messages", []):
+    while messages := sqs.receive_message(
+        QueueUrl=stack.resources[dlq], MaxNumberOfMessages=10, MessageAttributeNames=["All"]
+    ).get("Messages", []):
         for message in messages:
-            sqs.send_message(QueueUrl=source, MessageBody=message["Body"],
-                             MessageAttributes=message.get("MessageAttributes", {}))
+            sqs.send_message(
+                QueueUrl=source, MessageBody=message["Body"], MessageAttributes=message.get("MessageAttributes", {})
+            )
             sqs.delete_message(QueueUrl=stack.resources[dlq], ReceiptHandle=message["ReceiptHandle"])
             moved += 1
     print(f"moved {moved} message(s) from {dlq} back to {source_queue_of(dlq)}")

@@ -28,8 +28,9 @@ def small_video(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="module")
 def big_video(tmp_path_factory: pytest.TempPathFactory) -> Path:
     # Two full parts and a last one of 1 MiB: three parts above the 5 MiB multipart threshold.
-    return mediafactory.make_noise_video(tmp_path_factory.mktemp("media") / "big.mp4",
-                                         size_bytes=2 * PART_BYTES + 1024 * 1024, duration_s=4.0)
+    return mediafactory.make_noise_video(
+        tmp_path_factory.mktemp("media") / "big.mp4", size_bytes=2 * PART_BYTES + 1024 * 1024, duration_s=4.0
+    )
 
 
 def upload_file(page: Page, path: Path) -> None:
@@ -82,8 +83,11 @@ def test_a_file_above_the_multipart_threshold_goes_up_in_parallel_parts_and_a_fa
         if route.request.method == "PUT" and "partNumber=2&" in route.request.url + "&" and not failed:
             failed.append(route.request.url)
             # What S3 answers on a transient fault, with the CORS header S3 adds to its errors.
-            route.fulfill(status=500, body="<Error><Code>InternalError</Code></Error>",
-                          headers={"Access-Control-Allow-Origin": stack.description["web_url"]})
+            route.fulfill(
+                status=500,
+                body="<Error><Code>InternalError</Code></Error>",
+                headers={"Access-Control-Allow-Origin": stack.description["web_url"]},
+            )
             return
         route.continue_()
 
@@ -126,6 +130,7 @@ def test_a_recording_from_the_camera_is_uploaded_and_validated(page, stack):
     else:
         assert state["video"]["rejection"]["code"] == "corrupt"
         assert "no readable duration" in state["video"]["rejection"]["message"]
+
 
 def test_a_clip_plays_in_the_page_and_downloads(page, stack, small_video, tmp_path):
     open_upload_page(page, stack)
@@ -200,7 +205,8 @@ def test_a_page_on_an_origin_the_template_does_not_allow_is_refused_by_the_api_a
     page.goto(stack.description["web_url"].replace("127.0.0.1", "localhost"))
     assert page.evaluate(calls, args) == {"api": "TypeError", "s3": "TypeError", "s3_part": "TypeError"}
     refusals = [m for m in page.console_messages_seen if "blocked by CORS policy" in m]  # type: ignore[attr-defined]
-    assert any("/videos" in m and "preflight" in m and "No 'Access-Control-Allow-Origin'" in m for m in refusals), \
+    assert any("/videos" in m and "preflight" in m and "No 'Access-Control-Allow-Origin'" in m for m in refusals), (
         refusals
+    )
     assert any(upload["url"] in m and "No 'Access-Control-Allow-Origin'" in m for m in refusals), refusals
     assert any(part_url.split("?")[0] in m and "preflight" in m for m in refusals), refusals

@@ -9,12 +9,17 @@ from pathlib import Path
 from typing import Any
 
 import requests
+
 from stacktools.client import DONE_CLIP, DONE_VIDEO, wait_for
 
 
 def create_video(api: str, headers: dict[str, str], filename: str, content_type: str, size_bytes: int) -> dict:
-    answer = requests.post(f"{api}/videos", headers=headers, timeout=30,
-                           json={"filename": filename, "content_type": content_type, "size_bytes": size_bytes})
+    answer = requests.post(
+        f"{api}/videos",
+        headers=headers,
+        timeout=30,
+        json={"filename": filename, "content_type": content_type, "size_bytes": size_bytes},
+    )
     assert answer.status_code == 201, answer.text
     return answer.json()
 
@@ -22,8 +27,9 @@ def create_video(api: str, headers: dict[str, str], filename: str, content_type:
 def post_upload(upload: dict[str, Any], data: bytes, filename: str, content_type: str) -> requests.Response:
     """The browser's form POST: the policy's fields, then the file last."""
     assert upload["method"] == "POST"
-    return requests.post(upload["url"], data=upload["fields"], timeout=60,
-                         files={"file": (filename, data, content_type)})
+    return requests.post(
+        upload["url"], data=upload["fields"], timeout=60, files={"file": (filename, data, content_type)}
+    )
 
 
 def put_parts(created: dict[str, Any], data: bytes) -> list[dict[str, Any]]:
@@ -49,8 +55,9 @@ def complete(api: str, headers: dict[str, str], video_id: str, parts: list[dict[
     return requests.post(f"{api}/videos/{video_id}/complete", headers=headers, json={"parts": parts}, timeout=30)
 
 
-def upload_file(api: str, headers: dict[str, str], path: Path, content_type: str,
-                declared_size: int | None = None) -> str:
+def upload_file(
+    api: str, headers: dict[str, str], path: Path, content_type: str, declared_size: int | None = None
+) -> str:
     """Ask for an upload of `path` and send its bytes by whatever method the API chose; the video id."""
     data = path.read_bytes()
     created = create_video(api, headers, path.name, content_type, declared_size or max(len(data), 1))

@@ -6,10 +6,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from stacktools.client import StackClient
 
 from devstack.auth import make_token
 from devstack.launcher import RunningStack, start_stack
+from stacktools.client import StackClient
 from tests.mediafactory import STACK_PARAMS
 
 # Failed messages come back after 30 s instead of the template's 18 minutes.

@@ -4,6 +4,7 @@ import json
 from pathlib import Path
 
 import requests
+
 from stacktools.client import wait_for
 
 DESTINATIONS = {"/slack/oncall", "/teams/oncall", "/google-chat/oncall", "/discord/oncall", "/json/audit"}
@@ -45,13 +46,15 @@ def test_an_alarm_and_its_ok_reach_every_destination_once_each(stack, aws_client
 
 def test_a_chat_answering_429_twice_still_gets_exactly_one_post(stack, aws_client, chat_records, event):
     name = "e2e-rate-limited"
-    requests.post(f"{stack.description['chat_sink_url']}/_control",
-                  json={"status": 429, "times": 2, "retry_after": 1}, timeout=5)
+    requests.post(
+        f"{stack.description['chat_sink_url']}/_control", json={"status": 429, "times": 2, "retry_after": 1}, timeout=5
+    )
 
     publish(aws_client, stack, alarm_message(event, "alarm-metric.json", name))
 
-    posts = wait_for(lambda: (p := posts_for(chat_records, name))
-                     and sum(r["status"] == 200 for r in p) >= len(DESTINATIONS) and p)
+    posts = wait_for(
+        lambda: (p := posts_for(chat_records, name)) and sum(r["status"] == 200 for r in p) >= len(DESTINATIONS) and p
+    )
     delivered = [p["path"].split("?")[0] for p in posts if p["status"] == 200]
     assert sorted(delivered) == sorted(DESTINATIONS)
     assert sum(p["status"] == 429 for p in posts) == 2
@@ -62,8 +65,7 @@ def test_a_chat_that_always_fails_leaves_the_message_in_the_router_dlq(stack, aw
     sqs = aws_client("sqs")
     dlq = stack.resources["AlarmRouterDLQ"]
     # Enough failures for every destination's retries on all three async attempts.
-    requests.post(f"{stack.description['chat_sink_url']}/_control",
-                  json={"status": 500, "times": 10_000}, timeout=5)
+    requests.post(f"{stack.description['chat_sink_url']}/_control", json={"status": 500, "times": 10_000}, timeout=5)
     try:
         publish(aws_client, stack, alarm_message(event, "alarm-metric.json", name))
 

@@ -27,8 +27,12 @@ def merged_openapi() -> dict[str, Any]:
     clip_doc = json.loads(clip_app.get_openapi_json_schema(title="Practika API", version="1"))
     doc = dict(upload_doc)
     doc["paths"] = {**upload_doc["paths"], **clip_doc["paths"]}
-    doc["components"] = {"schemas": {**upload_doc.get("components", {}).get("schemas", {}),
-                                     **clip_doc.get("components", {}).get("schemas", {})}}
+    doc["components"] = {
+        "schemas": {
+            **upload_doc.get("components", {}).get("schemas", {}),
+            **clip_doc.get("components", {}).get("schemas", {}),
+        }
+    }
     doc.pop("servers", None)
     return doc
 
@@ -52,12 +56,16 @@ def assert_contract(answer: requests.Response) -> None:
 
 def test_the_merged_document_describes_every_authenticated_route():
     assert set(merged_openapi()["paths"]) == {
-        "/videos", "/videos/{video_id}", "/videos/{video_id}/complete", "/videos/{video_id}/clips", "/clips/{clip_id}"}
+        "/videos",
+        "/videos/{video_id}",
+        "/videos/{video_id}/complete",
+        "/videos/{video_id}/clips",
+        "/clips/{clip_id}",
+    }
 
 
 @schema.parametrize()
-@settings(max_examples=60, deadline=None, derandomize=True, database=None,
-          suppress_health_check=list(HealthCheck))
+@settings(max_examples=60, deadline=None, derandomize=True, database=None, suppress_health_check=list(HealthCheck))
 def test_no_generated_request_gets_a_5xx_or_an_error_outside_the_contract(case, api, auth_headers):
     answer = case.call(base_url=api, headers=auth_headers(FUZZ_USER), timeout=30)
 
@@ -66,8 +74,12 @@ def test_no_generated_request_gets_a_5xx_or_an_error_outside_the_contract(case, 
 
 @pytest.fixture(scope="module")
 def video_id(api, auth_headers) -> str:
-    answer = requests.post(f"{api}/videos", headers=auth_headers(FUZZ_USER + "-hand"), timeout=30,
-                           json={"filename": "a.mp4", "content_type": "video/mp4", "size_bytes": 1000})
+    answer = requests.post(
+        f"{api}/videos",
+        headers=auth_headers(FUZZ_USER + "-hand"),
+        timeout=30,
+        json={"filename": "a.mp4", "content_type": "video/mp4", "size_bytes": 1000},
+    )
     assert answer.status_code == 201, answer.text
     return str(answer.json()["video_id"])
 
@@ -82,14 +94,18 @@ BODIES = [
     pytest.param(b'{"start_s": 123456789012345678901234567890, "end_s": 1e300, "mode": "fast"}', id="huge-numbers"),
     pytest.param(b'{"start_s": "0", "end_s": [1], "mode": 7}', id="wrong-types"),
     pytest.param(b'{"start_s": NaN, "end_s": Infinity, "mode": "fast"}', id="nan-literals"),
-    pytest.param(b'{"filename": "a\\u0000b\\u001b[31m.mp4", "content_type": "video/mp4", "size_bytes": 1}',
-                 id="control-characters"),
-    pytest.param(b'{"filename": "' + b"x" * 100_000 + b'.mp4", "content_type": "video/mp4", "size_bytes": 1}',
-                 id="very-long-filename"),
-    pytest.param(b'{"filename": "a.mp4", "content_type": "video/mp4", "size_bytes": 99999999999999999999999}',
-                 id="huge-size"),
-    pytest.param(b'{"parts": [{"part_number": -1, "etag": "\\"x\\""}], "extra": {"deep": [[[[[]]]]]}}',
-                 id="odd-parts"),
+    pytest.param(
+        b'{"filename": "a\\u0000b\\u001b[31m.mp4", "content_type": "video/mp4", "size_bytes": 1}',
+        id="control-characters",
+    ),
+    pytest.param(
+        b'{"filename": "' + b"x" * 100_000 + b'.mp4", "content_type": "video/mp4", "size_bytes": 1}',
+        id="very-long-filename",
+    ),
+    pytest.param(
+        b'{"filename": "a.mp4", "content_type": "video/mp4", "size_bytes": 99999999999999999999999}', id="huge-size"
+    ),
+    pytest.param(b'{"parts": [{"part_number": -1, "etag": "\\"x\\""}], "extra": {"deep": [[[[[]]]]]}}', id="odd-parts"),
     pytest.param(b"[" * 5000 + b"]" * 5000, id="deeply-nested"),
 ]
 
@@ -97,8 +113,12 @@ BODIES = [
 @pytest.mark.parametrize("body", BODIES)
 @pytest.mark.parametrize("route", ["/videos", "/videos/{id}/clips", "/videos/{id}/complete"])
 def test_hostile_bodies_get_a_4xx_in_the_error_shape(api, auth_headers, video_id, route, body):
-    answer = requests.post(f"{api}{route.replace('{id}', video_id)}", data=body, timeout=30,
-                           headers={**auth_headers(FUZZ_USER + "-hand"), "content-type": "application/json"})
+    answer = requests.post(
+        f"{api}{route.replace('{id}', video_id)}",
+        data=body,
+        timeout=30,
+        headers={**auth_headers(FUZZ_USER + "-hand"), "content-type": "application/json"},
+    )
 
     assert_contract(answer)
     assert answer.status_code >= 400

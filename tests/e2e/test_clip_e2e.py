@@ -196,8 +196,18 @@ def test_racing_duplicate_requests_create_one_clip(api, source):
         ({"start_s": "one", "end_s": 2.0, "mode": "fast"}, 422, "validation_error"),
         ("{not json", 422, "invalid_json"),
     ],
-    ids=["empty_range", "reversed_range", "beyond_the_end", "too_short", "negative_start", "unknown_mode",
-         "missing_end", "unknown_field", "start_not_a_number", "not_json"],
+    ids=[
+        "empty_range",
+        "reversed_range",
+        "beyond_the_end",
+        "too_short",
+        "negative_start",
+        "unknown_mode",
+        "missing_end",
+        "unknown_field",
+        "start_not_a_number",
+        "not_json",
+    ],
 )
 def test_an_invalid_clip_request_answers_a_clear_4xx(api, source, body, status, code):
     answer = clients.request_clip(api, source.headers, source.video_id, body)

@@ -79,8 +79,9 @@ def test_the_uploads_bucket_allows_a_part_put_from_the_page_and_exposes_etag(mul
 
 
 def test_a_part_put_from_the_page_answers_its_etag_readable(multipart, page_origin):
-    answer = requests.put(multipart["parts"][0]["url"], data=b"\0" * (5 * 1024 * 1024),
-                          headers={"Origin": page_origin}, timeout=30)
+    answer = requests.put(
+        multipart["parts"][0]["url"], data=b"\0" * (5 * 1024 * 1024), headers={"Origin": page_origin}, timeout=30
+    )
 
     assert answer.status_code == 200
     assert answer.headers["ETag"]

@@ -13,11 +13,11 @@ from typing import Any
 
 import pytest
 import requests
-from stacktools.client import wait_for
-from stacktools.load import Asked, Driver, Sent, reconcile
 
 from devstack.launcher import RunningStack, start_stack
 from devstack.template import load_template
+from stacktools.client import wait_for
+from stacktools.load import Asked, Driver, Sent, reconcile
 from tests.mediafactory import STACK_PARAMS, MediaCase, make_video
 
 FAULT_ENV = {
@@ -95,8 +95,17 @@ def assert_accounted(driver: Driver, videos: list[Sent], clips: list[Asked]) -> 
 def test_s3_get_object_failing_past_the_sdk_retries_still_decides_every_upload(fault_stack, faults, cases):
     driver = Driver(fault_stack.description)
     # Standard retry mode makes 3 attempts: 4 failures fail the first invocation, the redelivery succeeds.
-    faults([{"service": "s3", "operation": "GetObject", "function": "ValidateFunction",
-             "error": "InternalError", "times": 4}])
+    faults(
+        [
+            {
+                "service": "s3",
+                "operation": "GetObject",
+                "function": "ValidateFunction",
+                "error": "InternalError",
+                "times": 4,
+            }
+        ]
+    )
 
     videos = upload_all(driver, cases, "fault-get")
     driver.wait_videos(videos, 60)
@@ -107,12 +116,24 @@ def test_s3_get_object_failing_past_the_sdk_retries_still_decides_every_upload(f
 
 def test_throttled_dynamodb_writes_in_validation_and_clipping_are_absorbed_by_sdk_retries(fault_stack, faults, cases):
     driver = Driver(fault_stack.description)
-    faults([
-        {"service": "dynamodb", "operation": "UpdateItem", "function": "ValidateFunction",
-         "error": "ProvisionedThroughputExceededException", "times": 2},
-        {"service": "dynamodb", "operation": "UpdateItem", "function": "ClipWorkerFunction",
-         "error": "ProvisionedThroughputExceededException", "times": 2},
-    ])
+    faults(
+        [
+            {
+                "service": "dynamodb",
+                "operation": "UpdateItem",
+                "function": "ValidateFunction",
+                "error": "ProvisionedThroughputExceededException",
+                "times": 2,
+            },
+            {
+                "service": "dynamodb",
+                "operation": "UpdateItem",
+                "function": "ClipWorkerFunction",
+                "error": "ProvisionedThroughputExceededException",
+                "times": 2,
+            },
+        ]
+    )
 
     video = ready_video(driver, cases, "fault-ddb")
     clip = ask(driver, video, 0.0)
@@ -126,8 +147,17 @@ def test_throttled_dynamodb_writes_in_validation_and_clipping_are_absorbed_by_sd
 def test_s3_put_object_failing_while_a_clip_is_stored_ends_ready_or_failed_never_stuck(fault_stack, faults, cases):
     driver = Driver(fault_stack.description)
     video = ready_video(driver, cases, "fault-put")
-    faults([{"service": "s3", "operation": "PutObject", "function": "ClipWorkerFunction",
-             "error": "InternalError", "times": 4}])
+    faults(
+        [
+            {
+                "service": "s3",
+                "operation": "PutObject",
+                "function": "ClipWorkerFunction",
+                "error": "InternalError",
+                "times": 4,
+            }
+        ]
+    )
 
     clip = ask(driver, video, 0.5, "accurate")
     driver.wait_clips([clip], 60)
@@ -147,8 +177,11 @@ def test_a_clip_worker_slower_than_the_visibility_timeout_cuts_the_clip_once(fau
 
     assert fired(fault_stack) == [1]
     assert clip.status == "ready"
-    cuts = [e for e in function_log(fault_stack, "ClipWorkerFunction")
-            if e.get("message") == "clip ready" and e.get("clip_id") == clip.clip_id]
+    cuts = [
+        e
+        for e in function_log(fault_stack, "ClipWorkerFunction")
+        if e.get("message") == "clip ready" and e.get("clip_id") == clip.clip_id
+    ]
     assert len(cuts) == 1
     assert_accounted(driver, [video], [clip])
 
@@ -156,10 +189,12 @@ def test_a_clip_worker_slower_than_the_visibility_timeout_cuts_the_clip_once(fau
 def test_crashing_and_hanging_ffmpeg_leave_every_video_and_clip_decided(fault_stack, faults, cases):
     driver = Driver(fault_stack.description)
     video = ready_video(driver, cases, "fault-tools")
-    faults([
-        {"tool": "ffprobe", "action": "crash", "function": "ValidateFunction", "times": 1},
-        {"tool": "ffmpeg", "action": "crash", "function": "ClipWorkerFunction", "times": 1},
-    ])
+    faults(
+        [
+            {"tool": "ffprobe", "action": "crash", "function": "ValidateFunction", "times": 1},
+            {"tool": "ffmpeg", "action": "crash", "function": "ClipWorkerFunction", "times": 1},
+        ]
+    )
 
     crashed_probe = upload_all(driver, {"good": cases["good"]}, "fault-tools")
     crashed_cut = ask(driver, video, 0.1, "accurate")
@@ -190,7 +225,8 @@ def test_a_chat_that_times_out_still_gets_every_alarm_once_per_destination(fault
     body = json.loads(event("alarm-metric.json")["Records"][0]["Sns"]["Message"])
     body["AlarmName"] = name
     Driver(fault_stack.description).aws("sns").publish(
-        TopicArn=fault_stack.resources["AlarmTopic"], Message=json.dumps(body))
+        TopicArn=fault_stack.resources["AlarmTopic"], Message=json.dumps(body)
+    )
 
     def records() -> list[dict[str, Any]]:
         lines = Path(fault_stack.description["chat_log"]).read_text().splitlines()
@@ -210,8 +246,11 @@ def test_a_chat_that_times_out_still_gets_every_alarm_once_per_destination(fault
 @pytest.fixture
 def rushed_stack(tmp_path) -> Iterator[RunningStack]:
     # 12 s leave the validate worker less than its 3 s minimum probe budget: it retries, never rejects.
-    running = start_stack(tmp_path, params=STACK_PARAMS, env={"LOCAL_VISIBILITY_TIMEOUT_S": "1",
-                                                             "LOCAL_FUNCTION_TIMEOUTS": "ValidateFunction=12"})
+    running = start_stack(
+        tmp_path,
+        params=STACK_PARAMS,
+        env={"LOCAL_VISIBILITY_TIMEOUT_S": "1", "LOCAL_FUNCTION_TIMEOUTS": "ValidateFunction=12"},
+    )
     yield running
     running.stop()
 
@@ -225,7 +264,9 @@ def test_a_validator_that_never_has_enough_time_parks_the_upload_in_the_dlq_with
     assert len(parked) == 1
     assert driver.get_video(video.user, video.video_id).json()["status"] in ("awaiting_upload", "validating")
     template = load_template()
-    alarmed = [r for r in template["Resources"].values() if r["Type"] == "AWS::CloudWatch::Alarm"
-               and "IngestDLQ" in json.dumps(r["Properties"].get("Dimensions", []))]
+    alarmed = [
+        r
+        for r in template["Resources"].values()
+        if r["Type"] == "AWS::CloudWatch::Alarm" and "IngestDLQ" in json.dumps(r["Properties"].get("Dimensions", []))
+    ]
     assert alarmed, "no alarm watches IngestDLQ"
-

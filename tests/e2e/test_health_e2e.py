@@ -70,9 +70,13 @@ def test_health_answers_503_naming_the_database_when_the_table_is_gone(tmp_path)
     try:
         import boto3
 
-        dynamodb = boto3.client("dynamodb", endpoint_url=own.description["aws_endpoint_url"],
-                                region_name=own.description["region"],
-                                aws_access_key_id="local", aws_secret_access_key="local")
+        dynamodb = boto3.client(
+            "dynamodb",
+            endpoint_url=own.description["aws_endpoint_url"],
+            region_name=own.description["region"],
+            aws_access_key_id="local",
+            aws_secret_access_key="local",
+        )
         dynamodb.delete_table(TableName=own.resources["AppTable"])
 
         answer = requests.get(f"{own.api_url}/health", timeout=5)

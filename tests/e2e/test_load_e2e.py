@@ -1,6 +1,7 @@
 """A short load run through the session's local stack, reconciled id by id (the long one is `make soak`)."""
 
 import pytest
+
 from stacktools.load import Driver, corpus, run
 
 
@@ -10,8 +11,9 @@ def load_corpus(tmp_path_factory):
 
 
 def test_twelve_uploads_and_twelve_clips_all_end_in_a_final_state_with_nothing_lost_or_doubled(stack, load_corpus):
-    report = run(Driver(stack.description), load_corpus, uploads=12, clips=12, concurrency=6, timeout_s=150,
-                 prefix="load-short")
+    report = run(
+        Driver(stack.description), load_corpus, uploads=12, clips=12, concurrency=6, timeout_s=150, prefix="load-short"
+    )
 
     print("\n".join(report.lines()))
     assert report.problems == []

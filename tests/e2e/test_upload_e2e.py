@@ -15,8 +15,8 @@ from typing import Any
 
 import pytest
 import requests
-from stacktools.client import wait_for
 
+from stacktools.client import wait_for
 from tests import mediafactory
 from tests.e2e import clients
 from tests.mediafactory import Canary
@@ -96,9 +96,7 @@ def security_events(stack, video_id: str) -> set[str]:
 
 
 @pytest.mark.parametrize("name", CORPUS_CASES)
-def test_each_corpus_file_uploaded_with_a_presigned_post_gets_its_expected_outcome(
-    name, outcomes, stack, aws_client
-):
+def test_each_corpus_file_uploaded_with_a_presigned_post_gets_its_expected_outcome(name, outcomes, stack, aws_client):
     # Given the corpus file was uploaded through its presigned POST and validated
     uploaded = outcomes[name]
     case, video = uploaded.case, uploaded.video
@@ -184,8 +182,9 @@ def test_a_multipart_upload_completed_twice_answers_200_both_times(api, auth_hea
 def test_completing_a_video_uploaded_with_a_post_answers_409_conflict(outcomes, api, auth_headers):
     uploaded = outcomes["silent_mp4"]
 
-    answer = clients.complete(api, auth_headers(uploaded.owner), uploaded.video_id,
-                              [{"part_number": 1, "etag": '"abc"'}])
+    answer = clients.complete(
+        api, auth_headers(uploaded.owner), uploaded.video_id, [{"part_number": 1, "etag": '"abc"'}]
+    )
 
     assert answer.status_code == 409, answer.text
     assert clients.error_of(answer)["code"] == "conflict"
@@ -216,13 +215,12 @@ def test_a_small_declared_size_is_offered_as_a_presigned_post_pinning_the_key(ap
 
 
 @pytest.mark.parametrize("name", ["stray-{}", "stray dir/vidéo {} (1).mp4"], ids=["plain", "spaces_slash_unicode"])
-def test_an_object_put_straight_into_uploads_with_no_video_leaves_the_uploads_prefix(
-    stack, aws_client, corpus, name
-):
+def test_an_object_put_straight_into_uploads_with_no_video_leaves_the_uploads_prefix(stack, aws_client, corpus, name):
     # Given an object written to uploads/ without any upload having been issued for it
     key = "uploads/" + name.format(uuid.uuid4().hex)
-    aws_client("s3").put_object(Bucket=stack.resources["UploadsBucket"], Key=key,
-                                Body=corpus["h264_aac_mp4"].path.read_bytes())
+    aws_client("s3").put_object(
+        Bucket=stack.resources["UploadsBucket"], Key=key, Body=corpus["h264_aac_mp4"].path.read_bytes()
+    )
 
     # When its S3 event reaches the validate worker
     quarantined = "quarantine/" + key.removeprefix("uploads/")
@@ -277,8 +275,16 @@ def test_completing_another_users_upload_answers_404_like_a_missing_one(api, aut
         {"filename": "a.mp4", "content_type": "video/mp4", "size_bytes": "lots"},
         [],
     ],
-    ids=["missing_filename", "content_type_not_allowed", "size_zero", "size_over_limit", "filename_with_slash",
-         "empty_filename", "size_not_a_number", "not_an_object"],
+    ids=[
+        "missing_filename",
+        "content_type_not_allowed",
+        "size_zero",
+        "size_over_limit",
+        "filename_with_slash",
+        "empty_filename",
+        "size_not_a_number",
+        "not_an_object",
+    ],
 )
 def test_a_bad_upload_request_answers_422_in_the_error_shape(api, auth_headers, body):
     answer = requests.post(f"{api}/videos", headers=auth_headers("bad-bodies"), json=body, timeout=30)
@@ -290,8 +296,9 @@ def test_a_bad_upload_request_answers_422_in_the_error_shape(api, auth_headers, 
 def test_a_key_sent_by_the_client_is_not_the_key_the_upload_gets(api, auth_headers):
     body = {"filename": "a.mp4", "content_type": "video/mp4", "size_bytes": 10, "key": "uploads/mine"}
 
-    answer = requests.post(f"{api}/videos", headers=auth_headers(f"keyed-{uuid.uuid4().hex[:6]}"), json=body,
-                           timeout=30)
+    answer = requests.post(
+        f"{api}/videos", headers=auth_headers(f"keyed-{uuid.uuid4().hex[:6]}"), json=body, timeout=30
+    )
 
     assert answer.status_code in (201, 422), answer.text
     if answer.status_code == 201:
@@ -312,8 +319,9 @@ def test_complete_with_parts_out_of_order_answers_422(api, auth_headers):
     owner = auth_headers(f"owner-{uuid.uuid4().hex[:6]}")
     created = clients.create_video(api, owner, "big.mp4", "video/mp4", PART_BYTES + 1)
 
-    answer = clients.complete(api, owner, created["video_id"],
-                              [{"part_number": 2, "etag": '"b"'}, {"part_number": 1, "etag": '"a"'}])
+    answer = clients.complete(
+        api, owner, created["video_id"], [{"part_number": 2, "etag": '"b"'}, {"part_number": 1, "etag": '"a"'}]
+    )
 
     assert answer.status_code == 422, answer.text
     clients.error_of(answer)
@@ -327,8 +335,12 @@ def test_more_pending_uploads_than_allowed_answers_429_quota_exceeded(stack, api
         clients.create_video(api, headers, f"v{n}.mp4", "video/mp4", 1000)
 
     # When they ask for one more
-    answer = requests.post(f"{api}/videos", headers=headers, timeout=30,
-                           json={"filename": "one-more.mp4", "content_type": "video/mp4", "size_bytes": 1000})
+    answer = requests.post(
+        f"{api}/videos",
+        headers=headers,
+        timeout=30,
+        json={"filename": "one-more.mp4", "content_type": "video/mp4", "size_bytes": 1000},
+    )
 
     # Then it is refused with 429 quota_exceeded naming the pending-uploads quota
     assert answer.status_code == 429, answer.text
@@ -336,8 +348,15 @@ def test_more_pending_uploads_than_allowed_answers_429_quota_exceeded(stack, api
     assert error["code"] == "quota_exceeded"
     assert error["details"]["quota"] == "pending_uploads"
     # and another user is not affected
-    assert requests.post(f"{api}/videos", headers=auth_headers(f"other-{uuid.uuid4().hex[:6]}"), timeout=30,
-                         json={"filename": "a.mp4", "content_type": "video/mp4", "size_bytes": 1000}).status_code == 201
+    assert (
+        requests.post(
+            f"{api}/videos",
+            headers=auth_headers(f"other-{uuid.uuid4().hex[:6]}"),
+            timeout=30,
+            json={"filename": "a.mp4", "content_type": "video/mp4", "size_bytes": 1000},
+        ).status_code
+        == 201
+    )
 
 
 def test_after_the_upload_suite_no_message_is_left_in_a_queue_or_dlq(outcomes, stack, aws_client):

@@ -135,9 +135,11 @@ def run_worker(stack: dict[str, Any], event: Any, lambda_context: Any) -> dict:
     """Deliver what is on the clip queue to the worker as one SQS batch, like the event source mapping."""
     from clip import worker
 
-    messages = stack["sqs"].receive_message(
-        QueueUrl=stack["queue_url"], MaxNumberOfMessages=10, AttributeNames=["All"]
-    ).get("Messages", [])
+    messages = (
+        stack["sqs"]
+        .receive_message(QueueUrl=stack["queue_url"], MaxNumberOfMessages=10, AttributeNames=["All"])
+        .get("Messages", [])
+    )
     template = event("sqs-clip-job.json")["Records"][0]
     records = [
         {
@@ -229,9 +231,7 @@ def test_a_fast_clip_starts_on_the_key_frame_before_the_request_and_reports_it(
 
 
 @pytest.mark.parametrize("mode", ["fast", "accurate"])
-def test_a_moov_at_end_source_is_cut_like_any_other(
-    stack, moov_at_end_source, event, lambda_context, tmp_path, mode
-):
+def test_a_moov_at_end_source_is_cut_like_any_other(stack, moov_at_end_source, event, lambda_context, tmp_path, mode):
     # Given a source whose index sits at the end of the file
     body = {"start_s": 3.0, "end_s": 5.0, "mode": mode}
 
@@ -313,9 +313,7 @@ def test_racing_duplicates_create_one_clip(stack, source):
     # Given one video and eight requests for the same clip arriving together
     video_id = put_video(stack, source)
     video = Video.model_validate(stack["table"].get_item(Key=video_key(video_id))["Item"])
-    wanted = rules.checked_request(
-        ClipRequest(start_s=1, end_s=3, mode="accurate"), video, clip_settings()
-    )
+    wanted = rules.checked_request(ClipRequest(start_s=1, end_s=3, mode="accurate"), video, clip_settings())
     barrier = threading.Barrier(8)
     results: list[tuple[str, bool]] = []
 

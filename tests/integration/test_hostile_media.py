@@ -55,8 +55,9 @@ def peak_rss_kb(monkeypatch, tmp_path):
 
 
 def _webm(directory: Path) -> bytes:
-    path = mediafactory.make_video(directory / "base.webm", duration_s=1.0, size="256x256", fps=10,
-                                   vcodec="libvpx-vp9", acodec=None)
+    path = mediafactory.make_video(
+        directory / "base.webm", duration_s=1.0, size="256x256", fps=10, vcodec="libvpx-vp9", acodec=None
+    )
     # VP8 keeps its picture size in a fixed place of every key frame: re-encode as VP8 to patch it.
     mediafactory._ffmpeg("-i", str(path), "-c:v", "libvpx", "-b:v", "100k", str(directory / "vp8.webm"))
     return (directory / "vp8.webm").read_bytes()
@@ -118,8 +119,9 @@ def deeply_nested(directory: Path, depth: int = 3000) -> Path:
 def many_streams(directory: Path, count: int = 150) -> Path:
     path = directory / "many_streams.mkv"
     maps = [arg for _ in range(count) for arg in ("-map", "0:v")]
-    mediafactory._ffmpeg("-f", "lavfi", "-i", "testsrc2=size=32x32:rate=5:duration=1", *maps,
-                         "-c:v", "mpeg4", str(path))
+    mediafactory._ffmpeg(
+        "-f", "lavfi", "-i", "testsrc2=size=32x32:rate=5:duration=1", *maps, "-c:v", "mpeg4", str(path)
+    )
     return path
 
 
@@ -134,14 +136,16 @@ def validate(path: Path, content_type: str) -> tuple[dict, float]:
     return video_item(video_id), elapsed
 
 
-@pytest.mark.parametrize(("size", "container_too", "code"), [
-    # The decoders' picture cap makes ffprobe fail on it before the limit is even compared: corrupt.
-    pytest.param((16000, 16000), True, "corrupt", id="declared-16000x16000"),
-    pytest.param((16000, 16000), False, "corrupt", id="frames-say-16000x16000-container-says-256x256"),
-    pytest.param((16383, 16383), False, "corrupt", id="frames-say-16383x16383"),
-])
-def test_a_huge_picture_size_is_rejected_without_allocating_it(peak_rss_kb, tmp_path, size, container_too,
-                                                               code):
+@pytest.mark.parametrize(
+    ("size", "container_too", "code"),
+    [
+        # The decoders' picture cap makes ffprobe fail on it before the limit is even compared: corrupt.
+        pytest.param((16000, 16000), True, "corrupt", id="declared-16000x16000"),
+        pytest.param((16000, 16000), False, "corrupt", id="frames-say-16000x16000-container-says-256x256"),
+        pytest.param((16383, 16383), False, "corrupt", id="frames-say-16383x16383"),
+    ],
+)
+def test_a_huge_picture_size_is_rejected_without_allocating_it(peak_rss_kb, tmp_path, size, container_too, code):
     path = frames_claim(tmp_path, *size, container_too=container_too)
 
     item, elapsed = validate(path, "video/webm")

@@ -33,8 +33,17 @@ def test_an_exact_origin_is_an_allowed_parameter_value(origin):
     assert re.fullmatch(TEMPLATE["Parameters"]["CorsAllowedOrigins"]["AllowedPattern"], origin)
 
 
-@pytest.mark.parametrize("origin", ["*", "https://*", "https://*.example.com", "https://app.example.com/",
-                                    "app.example.com", "https://app.example.com/path"])
+@pytest.mark.parametrize(
+    "origin",
+    [
+        "*",
+        "https://*",
+        "https://*.example.com",
+        "https://app.example.com/",
+        "app.example.com",
+        "https://app.example.com/path",
+    ],
+)
 def test_a_wildcard_or_non_origin_is_refused_as_a_parameter_value(origin):
     assert not re.fullmatch(TEMPLATE["Parameters"]["CorsAllowedOrigins"]["AllowedPattern"], origin)
 

@@ -38,16 +38,26 @@ GLOBAL_FUNCTION = TEMPLATE["Globals"]["Function"]
 def metric_stats(alarm: dict[str, Any]) -> list[dict[str, Any]]:
     """Every metric an alarm reads: {namespace, name, dims, stat}, single-metric and metric math alike."""
     if "MetricName" in alarm:
-        return [{"namespace": alarm["Namespace"], "name": alarm["MetricName"],
-                 "dims": {d["Name"]: d["Value"] for d in alarm.get("Dimensions") or []},
-                 "stat": alarm.get("Statistic") or alarm.get("ExtendedStatistic")}]
+        return [
+            {
+                "namespace": alarm["Namespace"],
+                "name": alarm["MetricName"],
+                "dims": {d["Name"]: d["Value"] for d in alarm.get("Dimensions") or []},
+                "stat": alarm.get("Statistic") or alarm.get("ExtendedStatistic"),
+            }
+        ]
     found = []
     for query in alarm.get("Metrics") or []:
         if "MetricStat" in query:
             metric = query["MetricStat"]["Metric"]
-            found.append({"namespace": metric["Namespace"], "name": metric["MetricName"],
-                          "dims": {d["Name"]: d["Value"] for d in metric.get("Dimensions") or []},
-                          "stat": query["MetricStat"]["Stat"]})
+            found.append(
+                {
+                    "namespace": metric["Namespace"],
+                    "name": metric["MetricName"],
+                    "dims": {d["Name"]: d["Value"] for d in metric.get("Dimensions") or []},
+                    "stat": query["MetricStat"]["Stat"],
+                }
+            )
     return found
 
 
@@ -64,14 +74,20 @@ INSIGHTS = re.compile(r"SELECT\s+\w+\((\w+)\)\s+FROM\s+(?:SCHEMA\()?\"?([\w/]+)"
 
 def insights_metrics(alarm: dict[str, Any]) -> list[tuple[str, str]]:
     """(namespace, metric) of every Metrics Insights query in an alarm."""
-    return [(ns, name) for query in alarm.get("Metrics") or [] if "Expression" in query
-            for name, ns in INSIGHTS.findall(text_of(query["Expression"]))]
+    return [
+        (ns, name)
+        for query in alarm.get("Metrics") or []
+        if "Expression" in query
+        for name, ns in INSIGHTS.findall(text_of(query["Expression"]))
+    ]
 
 
 def alarms_on(metric: str, **dims: Any) -> list[str]:
-    return [lid for lid, alarm in ALARMS.items()
-            if any(m["name"] == metric and all(m["dims"].get(k) == v for k, v in dims.items())
-                   for m in metric_stats(alarm))]
+    return [
+        lid
+        for lid, alarm in ALARMS.items()
+        if any(m["name"] == metric and all(m["dims"].get(k) == v for k, v in dims.items()) for m in metric_stats(alarm))
+    ]
 
 
 def timeout_s(function: dict[str, Any]) -> int:
@@ -89,8 +105,9 @@ def dead_letter_queues() -> set[str]:
         if target:
             dlqs.add(target["Fn::GetAtt"][0])
     for function in FUNCTIONS.values():
-        on_failure = (((function.get("EventInvokeConfig") or {}).get("DestinationConfig") or {})
-                      .get("OnFailure") or {}).get("Destination")
+        on_failure = (
+            ((function.get("EventInvokeConfig") or {}).get("DestinationConfig") or {}).get("OnFailure") or {}
+        ).get("Destination")
         if on_failure:
             dlqs.add(on_failure["Fn::GetAtt"][0])
     return dlqs
@@ -198,8 +215,11 @@ def test_security_events_are_counted_in_every_function_log_group_and_alarmed():
 
 def test_security_events_of_every_function_are_forwarded_to_the_90_day_security_log_group():
     forwarder = FUNCTIONS[FORWARDER]
-    subscribed = {e["Properties"]["LogGroupName"]["Ref"] for e in forwarder["Events"].values()
-                  if e["Type"] == "CloudWatchLogs" and "security_event" in e["Properties"]["FilterPattern"]}
+    subscribed = {
+        e["Properties"]["LogGroupName"]["Ref"]
+        for e in forwarder["Events"].values()
+        if e["Type"] == "CloudWatchLogs" and "security_event" in e["Properties"]["FilterPattern"]
+    }
     assert subscribed == APP_LOG_GROUPS
     assert forwarder["Environment"]["Variables"]["SECURITY_LOG_GROUP"] == {"Ref": "SecurityLogGroup"}
     assert RESOURCES["SecurityLogGroup"]["Properties"]["RetentionInDays"] == 90
@@ -215,8 +235,13 @@ def test_metric_filters_match_log_messages_the_code_writes():
 def test_metric_dimensions_name_services_the_functions_really_have():
     services = {f["Environment"]["Variables"]["POWERTOOLS_SERVICE_NAME"] for f in FUNCTIONS.values()}
     used = {m["dims"]["service"] for a in ALARMS.values() for m in metric_stats(a) if "service" in m["dims"]}
-    used |= {s for a in ALARMS.values() for q in a.get("Metrics") or [] if "Expression" in q
-             for s in re.findall(r"service = '([\w-]+)'", text_of(q["Expression"]))}
+    used |= {
+        s
+        for a in ALARMS.values()
+        for q in a.get("Metrics") or []
+        if "Expression" in q
+        for s in re.findall(r"service = '([\w-]+)'", text_of(q["Expression"]))
+    }
     assert used and used <= services
 
 
@@ -235,13 +260,18 @@ def test_every_alarm_notifies_alarm_topic_on_alarm_and_ok_except_the_routers_own
 def test_alarms_on_the_router_itself_go_to_the_fallback_topic():
     router_alarms = [lid for lid in ALARMS if on_router(lid)]
     assert {"AlarmRouterFunctionErrorsAlarm", "AlarmRouterDLQDepthAlarm", "AlarmNotificationsFailedAlarm"} <= set(
-        router_alarms)
+        router_alarms
+    )
     assert all(ALARMS[lid]["AlarmActions"] == [ROUTER_TOPIC] for lid in router_alarms)
 
 
 def test_alarms_without_actions_are_slo_windows_that_a_composite_with_actions_watches():
-    children = {child for c in COMPOSITES.values() if c.get("AlarmActions")
-                for child in re.findall(r'ALARM\("\$\{(\w+)\}"\)', text_of(c["AlarmRule"]))}
+    children = {
+        child
+        for c in COMPOSITES.values()
+        if c.get("AlarmActions")
+        for child in re.findall(r'ALARM\("\$\{(\w+)\}"\)', text_of(c["AlarmRule"]))
+    }
     silent = {lid for lid, alarm in ALARMS.items() if not alarm.get("AlarmActions")}
     assert silent <= children
     assert silent, "the SLO windows notify only through their composites"
@@ -255,8 +285,9 @@ def test_the_fallback_topic_mails_only_when_an_address_is_given():
 
 
 def test_every_metric_alarm_says_how_to_treat_missing_data():
-    assert all(alarm.get("TreatMissingData") in {"notBreaching", "breaching", "ignore", "missing"}
-               for alarm in ALARMS.values())
+    assert all(
+        alarm.get("TreatMissingData") in {"notBreaching", "breaching", "ignore", "missing"} for alarm in ALARMS.values()
+    )
 
 
 def test_every_alarm_description_ends_with_a_runbook_link_to_a_reliability_section():
@@ -302,11 +333,15 @@ def test_a_monthly_budget_warns_at_80_and_100_percent_actual_and_100_percent_for
     assert budget["Budget"]["TimeUnit"] == "MONTHLY"
     assert budget["Budget"]["BudgetLimit"] == {"Amount": {"Ref": "MonthlyBudgetUsd"}, "Unit": "USD"}
     assert PARAMETERS["MonthlyBudgetUsd"]["Default"] == 200
-    notifications = {(n["Notification"]["NotificationType"], n["Notification"]["Threshold"])
-                     for n in budget["NotificationsWithSubscribers"]}
+    notifications = {
+        (n["Notification"]["NotificationType"], n["Notification"]["Threshold"])
+        for n in budget["NotificationsWithSubscribers"]
+    }
     assert notifications == {("ACTUAL", 80), ("ACTUAL", 100), ("FORECASTED", 100)}
-    assert all(n["Subscribers"] == [{"SubscriptionType": "SNS", "Address": ALARM_TOPIC}]
-               for n in budget["NotificationsWithSubscribers"])
+    assert all(
+        n["Subscribers"] == [{"SubscriptionType": "SNS", "Address": ALARM_TOPIC}]
+        for n in budget["NotificationsWithSubscribers"]
+    )
 
 
 def test_guardduty_findings_at_or_above_the_severity_parameter_go_to_the_alarm_topic():
@@ -328,8 +363,13 @@ def test_every_function_logs_to_its_own_log_group_with_the_retention_parameter()
 
 def test_saved_queries_cover_errors_latency_rejections_one_video_and_cold_starts():
     queries = {text_of(q["Name"]).split("/")[-1]: q for q in of_type("AWS::Logs::QueryDefinition").values()}
-    assert {"errors-by-function", "slowest-invocations", "rejected-uploads-by-reason",
-            "one-video-across-functions", "cold-starts"} <= set(queries)
+    assert {
+        "errors-by-function",
+        "slowest-invocations",
+        "rejected-uploads-by-reason",
+        "one-video-across-functions",
+        "cold-starts",
+    } <= set(queries)
     assert "video_id" in queries["one-video-across-functions"]["QueryString"]
     assert len(queries["one-video-across-functions"]["LogGroupNames"]) == len(APP_LOG_GROUPS)
 
@@ -358,8 +398,18 @@ def test_the_application_dashboard_shows_every_function_the_api_and_every_queue(
     body = text_of(DASHBOARDS["ApplicationDashboard"]["DashboardBody"])
     for lid in [*FUNCTIONS, *QUEUES, "HttpApi"]:
         assert f"${{{lid}" in body, lid
-    for metric in ("Invocations", "Errors", "Throttles", "ConcurrentExecutions", "Duration", "4xx", "5xx", "Latency",
-                   "ApproximateAgeOfOldestMessage", "ApproximateNumberOfMessagesVisible"):
+    for metric in (
+        "Invocations",
+        "Errors",
+        "Throttles",
+        "ConcurrentExecutions",
+        "Duration",
+        "4xx",
+        "5xx",
+        "Latency",
+        "ApproximateAgeOfOldestMessage",
+        "ApproximateNumberOfMessagesVisible",
+    ):
         assert f'"{metric}"' in body, metric
 
 
@@ -394,11 +444,18 @@ def alarm_metrics() -> set[tuple[str, str]]:
 
 
 def test_every_custom_metric_in_an_alarm_or_dashboard_is_emitted_by_the_code_or_a_metric_filter():
-    from_filters = {(text_of(t["MetricNamespace"]), t["MetricName"])
-                    for f in of_type("AWS::Logs::MetricFilter").values() for t in f["MetricTransformations"]}
+    from_filters = {
+        (text_of(t["MetricNamespace"]), t["MetricName"])
+        for f in of_type("AWS::Logs::MetricFilter").values()
+        for t in f["MetricTransformations"]
+    }
     named = alarm_metrics() | dashboard_metrics()
     custom = {(ns, name) for ns, name in named if not ns.startswith("AWS/")}
     assert {name for ns, name in custom if ns == NAMESPACE} <= {m.value for m in MetricName}
     assert {(ns, name) for ns, name in custom if ns != NAMESPACE} <= from_filters
-    assert {MetricName.VIDEO_UPLOADS, MetricName.VALIDATION_FAILURES, MetricName.CLIP_FAILURES,
-            MetricName.ALARM_NOTIFICATIONS_FAILED} <= {name for _, name in custom}
+    assert {
+        MetricName.VIDEO_UPLOADS,
+        MetricName.VALIDATION_FAILURES,
+        MetricName.CLIP_FAILURES,
+        MetricName.ALARM_NOTIFICATIONS_FAILED,
+    } <= {name for _, name in custom}

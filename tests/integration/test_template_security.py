@@ -25,8 +25,13 @@ OWN_RESOURCES = {
     "AlarmRouterFunction": {"AppTable", "IdempotencyTable", "ChatWebhooksSecret"},
     "SecurityForwarderFunction": {"SecurityLogGroup"},  # CreateLogStream and PutLogEvents only
 }
-SERVICE_OF = {"AWS::DynamoDB::Table": "dynamodb", "AWS::S3::Bucket": "s3", "AWS::SQS::Queue": "sqs",
-              "AWS::SecretsManager::Secret": "secretsmanager", "AWS::Logs::LogGroup": "logs"}
+SERVICE_OF = {
+    "AWS::DynamoDB::Table": "dynamodb",
+    "AWS::S3::Bucket": "s3",
+    "AWS::SQS::Queue": "sqs",
+    "AWS::SecretsManager::Secret": "secretsmanager",
+    "AWS::Logs::LogGroup": "logs",
+}
 
 
 def as_list(value: Any) -> list[Any]:
@@ -37,7 +42,8 @@ def statements(function_id: str) -> list[dict[str, Any]]:
     found = []
     for policy in FUNCTIONS[function_id].get("Policies") or []:
         assert isinstance(policy, dict) and set(policy) == {"Statement"}, (
-            f"{function_id}: only inline statements, no managed policies or SAM policy templates: {policy}")
+            f"{function_id}: only inline statements, no managed policies or SAM policy templates: {policy}"
+        )
         found.extend(policy["Statement"])
     return found
 
@@ -49,8 +55,11 @@ def referenced(resource: Any) -> set[str]:
     if isinstance(resource, dict) and "Fn::GetAtt" in resource:
         return {resource["Fn::GetAtt"][0]}
     if isinstance(resource, dict) and "Fn::Sub" in resource:
-        return {name.split(".")[0] for name in re.findall(r"\$\{([^}]+)\}", resource["Fn::Sub"])
-                if not name.startswith("AWS::")}
+        return {
+            name.split(".")[0]
+            for name in re.findall(r"\$\{([^}]+)\}", resource["Fn::Sub"])
+            if not name.startswith("AWS::")
+        }
     return set()
 
 
@@ -92,7 +101,8 @@ def test_object_rights_stop_at_a_key_prefix(function_id):
         for resource in as_list(statement["Resource"]):
             if isinstance(resource, dict) and "Fn::Sub" in resource and "Bucket" in resource["Fn::Sub"]:
                 assert re.fullmatch(r"\$\{\w+Bucket\.Arn\}/[a-z]+/\*", resource["Fn::Sub"]), (
-                    f"{function_id}: {resource['Fn::Sub']} is not limited to one prefix")
+                    f"{function_id}: {resource['Fn::Sub']} is not limited to one prefix"
+                )
 
 
 def test_the_router_reaches_the_shared_table_only_for_its_thread_records():
@@ -104,8 +114,9 @@ def test_the_router_reaches_the_shared_table_only_for_its_thread_records():
 def allow_statements_anywhere() -> list[tuple[str, dict[str, Any]]]:
     found = []
     for lid, resource in RESOURCES.items():
-        document = (resource.get("Properties") or {}).get("PolicyDocument") or (
-            resource.get("Properties") or {}).get("KeyPolicy")
+        document = (resource.get("Properties") or {}).get("PolicyDocument") or (resource.get("Properties") or {}).get(
+            "KeyPolicy"
+        )
         for statement in (document or {}).get("Statement") or []:
             if statement["Effect"] == "Allow":
                 found.append((lid, statement))
@@ -119,7 +130,8 @@ def test_no_policy_in_the_template_allows_every_action_on_every_resource():
         if RESOURCES[lid]["Type"] == "AWS::KMS::Key":
             # A key policy's Resource "*" is the key itself; kms:* is for the account root only.
             assert not wildcard or statement["Principal"] == {
-                "AWS": {"Fn::Sub": "arn:${AWS::Partition}:iam::${AWS::AccountId}:root"}}, lid
+                "AWS": {"Fn::Sub": "arn:${AWS::Partition}:iam::${AWS::AccountId}:root"}
+            }, lid
             continue
         assert not wildcard, f"{lid}: {actions}"
         assert statement.get("Resource") != "*", lid
@@ -136,18 +148,28 @@ def test_service_principals_in_resource_policies_are_pinned_to_this_account():
 def test_every_bucket_blocks_public_access_and_is_encrypted(bucket_id):
     props = RESOURCES[bucket_id]["Properties"]
     assert props["PublicAccessBlockConfiguration"] == {
-        "BlockPublicAcls": True, "BlockPublicPolicy": True, "IgnorePublicAcls": True, "RestrictPublicBuckets": True}
+        "BlockPublicAcls": True,
+        "BlockPublicPolicy": True,
+        "IgnorePublicAcls": True,
+        "RestrictPublicBuckets": True,
+    }
     assert props["OwnershipControls"]["Rules"] == [{"ObjectOwnership": "BucketOwnerEnforced"}]
     assert props["BucketEncryption"]["ServerSideEncryptionConfiguration"]
 
 
 @pytest.mark.parametrize("bucket_id", BUCKETS)
 def test_every_bucket_denies_requests_without_tls_on_the_bucket_and_its_objects(bucket_id):
-    policies = [r["Properties"] for r in RESOURCES.values()
-                if r["Type"] == "AWS::S3::BucketPolicy" and r["Properties"]["Bucket"] == {"Ref": bucket_id}]
+    policies = [
+        r["Properties"]
+        for r in RESOURCES.values()
+        if r["Type"] == "AWS::S3::BucketPolicy" and r["Properties"]["Bucket"] == {"Ref": bucket_id}
+    ]
     assert len(policies) == 1, f"{bucket_id} has no bucket policy"
-    denies = [s for s in policies[0]["PolicyDocument"]["Statement"]
-              if s["Effect"] == "Deny" and s.get("Condition") == {"Bool": {"aws:SecureTransport": "false"}}]
+    denies = [
+        s
+        for s in policies[0]["PolicyDocument"]["Statement"]
+        if s["Effect"] == "Deny" and s.get("Condition") == {"Bool": {"aws:SecureTransport": "false"}}
+    ]
     assert denies, f"{bucket_id} accepts plain HTTP"
     (deny,) = denies
     assert deny["Principal"] == "*" and deny["Action"] == "s3:*"

@@ -147,9 +147,7 @@ def test_each_corpus_file_gets_its_expected_outcome(
     assert canary.hits == []
 
 
-def test_probe_reads_a_fraction_of_a_large_moov_at_end_file(
-    stack: RecordingApp, tmp_path: Path
-) -> None:
+def test_probe_reads_a_fraction_of_a_large_moov_at_end_file(stack: RecordingApp, tmp_path: Path) -> None:
     # Given a 6 MB, 4 s MP4 whose index sits at the end
     moov_at_end = mediafactory.make_noise_video(
         tmp_path / "big_moov_at_end.mp4", size_bytes=6 * 1024 * 1024, duration_s=4.0, faststart=False
@@ -413,7 +411,9 @@ def test_a_crashed_ffprobe_is_no_verdict_the_message_is_retried_and_the_upload_k
 
 
 def test_a_file_that_crashes_ffprobe_on_every_delivery_is_finally_rejected_as_corrupt(
-    stack: RecordingApp, corpus: dict[str, mediafactory.MediaCase], crashing_ffprobe: None,
+    stack: RecordingApp,
+    corpus: dict[str, mediafactory.MediaCase],
+    crashing_ffprobe: None,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     # Given an upload that has crashed ffprobe on the earlier deliveries

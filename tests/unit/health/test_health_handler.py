@@ -55,9 +55,7 @@ def test_health_is_healthy_when_table_and_bucket_answer(monkeypatch, storage_env
     assert body["status"] == "healthy"
 
 
-def test_health_is_503_naming_the_database_when_the_table_is_missing(
-    monkeypatch, storage_env, lambda_context, event
-):
+def test_health_is_503_naming_the_database_when_the_table_is_missing(monkeypatch, storage_env, lambda_context, event):
     missing = ClientError({"Error": {"Code": "ResourceNotFoundException"}}, "DescribeTable")
     fake_aws(monkeypatch, dynamodb=missing)
     from health.app import handler
@@ -67,8 +65,11 @@ def test_health_is_503_naming_the_database_when_the_table_is_missing(
     body = json.loads(response["body"])
     assert response["statusCode"] == 503
     assert body["status"] == "unhealthy"
-    assert body["database"] == {"status": "error", "latency_ms": body["database"]["latency_ms"],
-                                "error": "ResourceNotFoundException"}
+    assert body["database"] == {
+        "status": "error",
+        "latency_ms": body["database"]["latency_ms"],
+        "error": "ResourceNotFoundException",
+    }
     assert body["storage"]["status"] == "ok"
 
 
