@@ -7,6 +7,7 @@ condition asserted.
 import base64
 import json
 import logging
+import re
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -110,6 +111,7 @@ def test_the_video_starts_awaiting_upload_and_its_owner_sees_it(stack: None) -> 
     status, body = call("api-get-video.json", video_id=created["video_id"])
 
     assert status == 200
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", created["created_at"])
     assert body == {
         "video_id": created["video_id"],
         "status": "awaiting_upload",
@@ -209,6 +211,41 @@ def test_complete_with_parts_out_of_order_is_refused(stack: None) -> None:
 
     assert status == 422
     assert body["error"]["code"] == "invalid_request"
+
+
+def test_completing_a_multipart_upload_reads_the_video_record_once(
+    stack: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given a multipart upload whose three parts are in S3
+    _, created = new_video(12 * MIB)
+    upload = created["upload"]
+    s3 = aws.client("s3")
+    key = f"uploads/{created['video_id']}"
+    parts = [
+        {"part_number": n, "etag": s3.upload_part(Bucket=BUCKET, Key=key, UploadId=upload["upload_id"],
+                                                  PartNumber=n, Body=b"x" * (5 * MIB if n < 3 else MIB))["ETag"]}
+        for n in (1, 2, 3)
+    ]  # fmt: skip
+    reads = []
+    table = aws.table(TABLE)
+    monkeypatch.setattr(table, "get_item", counting(table.get_item, reads))
+
+    # When it is completed
+    status, body = call("api-complete-upload.json", video_id=created["video_id"], body={"parts": parts})
+
+    # Then the object is whole, and the video record was read once
+    assert status == 200
+    assert body["status"] == "awaiting_upload"
+    assert s3.head_object(Bucket=BUCKET, Key=key)["ContentLength"] == 11 * MIB
+    assert len(reads) == 1
+
+
+def counting(function: Any, calls: list[Any]) -> Any:
+    def counted(*args: Any, **kwargs: Any) -> Any:
+        calls.append(args)
+        return function(*args, **kwargs)
+
+    return counted
 
 
 def test_complete_of_someone_elses_upload_is_not_found(stack: None) -> None:
