@@ -50,13 +50,19 @@ def test_a_deploy_missing_only_the_audience_names_only_the_audience(samconfig, c
 
 
 def test_a_deploy_with_real_values_prints_the_samconfig_overrides_and_params_for_sam(samconfig, capsys):
-    code, out, _ = run(samconfig, "JwtIssuer=https://id.example.com/ JwtAudience=practika LogLevel=INFO", capsys)
+    code, out, _ = run(
+        samconfig,
+        "JwtIssuer=https://id.example.com/ JwtAudience=practika LogLevel=INFO "
+        "CorsAllowedOrigins=https://app.example.com",
+        capsys,
+    )
     assert code == 0
     assert out.split() == [
         "Environment=dev",
         "LogLevel=INFO",
         "JwtIssuer=https://id.example.com/",
         "JwtAudience=practika",
+        "CorsAllowedOrigins=https://app.example.com",
     ]
 
 
