@@ -1,41 +1,41 @@
-"""Notifications to test with: our own events/alarm-*.json and the outside samples, read in place."""
+"""Notifications to test with: our own events/alarm-*.json and the outside samples in tests/fixtures/alarms.
+
+Every sample becomes SNS messages the way the router sees them: as a Lambda SNS event, converted
+by the handler's own `_sns_message`, so the tests cannot drift from what the handler parses.
+"""
 
 import json
 from pathlib import Path
 from typing import Any
 
+from alarm_router.app import _sns_message
+from aws_lambda_powertools.utilities.data_classes import SNSEvent
+
 from practika.alarms.parse import SnsMessage
 
 ROOT = Path(__file__).resolve().parents[3]
 EVENTS = ROOT / "events"
-SHARED_SAMPLES = ROOT.parent / "shared" / "fixtures" / "alarms"
+SAMPLES = ROOT / "tests" / "fixtures" / "alarms"
 OWN_EVENTS = [*sorted(p.name for p in EVENTS.glob("alarm-*.json")), "sns-alarm.json"]
 
 
-def sns_messages(document: dict[str, Any]) -> list[SnsMessage]:
-    """Every SNS message in a Lambda SNS event, an SNS HTTP envelope, or a bare notification body."""
+def lambda_event(document: dict[str, Any]) -> dict[str, Any]:
+    """A Lambda SNS event from a Lambda SNS event, an SNS HTTP envelope, or a bare notification body."""
     if "Records" in document:
-        raw = [record["Sns"] for record in document["Records"]]
-    elif "Type" in document and "Message" in document:
-        raw = [document]
-    else:
-        raw = [{"MessageId": "bare-notification", "Message": json.dumps(document)}]
-    return [
-        SnsMessage(
-            message_id=sns["MessageId"],
-            message=sns["Message"],
-            subject=sns.get("Subject"),
-            timestamp=sns.get("Timestamp"),
-            topic_arn=sns.get("TopicArn"),
-            attributes={k: str(v.get("Value")) for k, v in (sns.get("MessageAttributes") or {}).items()},
-        )
-        for sns in raw
-    ]
+        return document
+    if "Type" in document and "Message" in document:
+        return {"Records": [{"EventSource": "aws:sns", "Sns": document}]}
+    sns = {"MessageId": "bare-notification", "Message": json.dumps(document)}
+    return {"Records": [{"EventSource": "aws:sns", "Sns": sns}]}
+
+
+def sns_messages(document: dict[str, Any]) -> list[SnsMessage]:
+    return [_sns_message(record.sns) for record in SNSEvent(lambda_event(document)).records]
 
 
 def own(name: str) -> SnsMessage:
     return sns_messages(json.loads((EVENTS / name).read_text()))[0]
 
 
-def shared_sample_files() -> list[Path]:
-    return sorted(SHARED_SAMPLES.glob("*.json")) if SHARED_SAMPLES.is_dir() else []
+def sample_files() -> list[Path]:
+    return sorted(SAMPLES.glob("*.json"))
