@@ -1,6 +1,8 @@
 """Each platform's published limits, checked on a payload independently of the formatters' own constants."""
 
+import html
 import json
+import re
 from typing import Any
 
 
@@ -91,6 +93,16 @@ PROBLEMS = {
 }
 
 
+def strings(value: Any) -> list[str]:
+    """Every string in a payload (keys excluded)."""
+    if isinstance(value, dict):
+        return [s for v in value.values() for s in strings(v)]
+    if isinstance(value, list):
+        return [s for v in value for s in strings(v)]
+    return [value] if isinstance(value, str) else []
+
+
 def readable_text(payload: dict[str, Any]) -> str:
-    """All the text a person would read in the payload, to check the essentials made it in."""
-    return json.dumps(payload, ensure_ascii=False)
+    """All the text a person would read in the payload, escapes undone (Slack and HTML entities,
+    markdown backslashes, zero-width spaces), to check the essentials made it in."""
+    return "\n".join(html.unescape(re.sub(r"\\(.)", r"\1", s)).replace("\u200b", "") for s in strings(payload))

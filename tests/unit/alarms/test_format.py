@@ -93,9 +93,13 @@ def test_teams_gets_an_adaptive_card_for_a_workflows_webhook():
 
     card = payload["attachments"][0]["content"]
     assert payload["type"] == "message"
-    assert card["version"] == "1.4"
+    assert card["version"] == "1.5"
     assert card["body"][0]["style"] == "attention"
-    assert {"title": "Rule", "value": card["body"][-2]["facts"][1]["value"]} in card["body"][-2]["facts"]
+    facts = {b["inlines"][0]["text"]: b["inlines"][1]["text"] for b in card["body"] if len(b.get("inlines", [])) == 2}
+    assert facts["Rule: "] == (
+        "ALARM(arn:aws:cloudwatch:eu-west-1:123456789012:alarm:practika-dev-IngestDLQ-Depth) OR "
+        "ALARM(arn:aws:cloudwatch:eu-west-1:123456789012:alarm:practika-dev-ClipDLQ-Depth)"
+    )
 
 
 def test_google_chat_threads_an_alarm_by_its_arn():
@@ -121,7 +125,10 @@ def test_discord_gets_an_embed_linking_the_console():
 
     embed = render(n, DestinationType.DISCORD)["embeds"][0]
 
-    assert embed["url"] == n.console_url
+    assert embed["url"] == (
+        "https://eu-west-1.console.aws.amazon.com/guardduty/home?region=eu-west-1"
+        "#/findings?macros=current&fId=d2c6a1f0e9b84f7a8c3b2a1d0e9f8c7b"
+    )
     assert embed["color"] == 0xE65100
 
 

@@ -1,7 +1,7 @@
 """Console deep links, right for the region and the partition (aws, aws-cn, aws-us-gov)."""
 
 import re
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 _REGION = re.compile(r"^[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-\d$")
 
@@ -48,6 +48,43 @@ _REGION_NAMES = {
     "china (beijing)": "cn-north-1",
     "china (ningxia)": "cn-northwest-1",
 }
+
+
+MAX_URL_CHARS = 2000
+# Characters kept as they are in a link; anything else (spaces, quotes, <>, |, (), [], backslash,
+# non-ASCII) is percent-encoded so the URL cannot end a Slack <url|text> or a markdown (url) early.
+_URL_SAFE = "-._~:/?#@!$&*+,;=%"
+_CONSOLE_HOST = re.compile(
+    r"^(?:[a-z0-9-]+\.)*(?:console\.aws\.amazon\.com|console\.amazonaws\.cn|console\.amazonaws-us-gov\.com)$"
+    r"|^health\.aws\.amazon\.com$"
+)
+
+
+def safe_url(url: str | None) -> str | None:
+    """`url` fit to be a button or link target: http(s) with a host, escaped, bounded; else None."""
+    if not url:
+        return None
+    try:
+        parts = urlsplit(url.strip())
+        host = parts.hostname
+    except ValueError:
+        return None
+    # No user-info: `https://console.aws.amazon.com@evil.example` reads as one host and goes to another.
+    if parts.scheme not in ("https", "http") or "@" in parts.netloc:
+        return None
+    if not host or not re.fullmatch(r"[A-Za-z0-9.-]+", host):
+        return None
+    escaped = quote(url.strip(), safe=_URL_SAFE)
+    return escaped if len(escaped) <= MAX_URL_CHARS else None
+
+
+def is_console_url(url: str) -> bool:
+    """An AWS console (or AWS Health dashboard) page, in any partition."""
+    try:
+        host = urlsplit(url).hostname
+    except ValueError:
+        return False
+    return safe_url(url) is not None and url.startswith("https://") and bool(host and _CONSOLE_HOST.match(host))
 
 
 def region_code(value: str | None) -> str | None:

@@ -1,9 +1,47 @@
-"""The normalized notification: what every parser produces and every formatter reads."""
+"""The normalized notification: what every parser produces and every formatter reads.
 
+Its text comes from whoever published to the alarm topic, so the model makes every string safe
+to encode (undecodable bytes and control characters become U+FFFD) and bounded, and keeps only
+links that are well-formed http(s) URLs. Formatters still escape all of it for their platform.
+"""
+
+import re
 from datetime import datetime
 from enum import StrEnum
+from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, ValidationInfo, field_validator
+
+from practika.alarms import links
+
+TRUNCATED = "… (truncated)"
+MAX_FIELDS = 50
+FIELD_LABEL_CHARS = 200
+FIELD_VALUE_CHARS = 2000
+# Bounds per field; any other string field gets OTHER_CHARS. Big enough for every real alarm.
+_CHARS = {"title": 1000, "summary": 40_000, "description": 10_000}
+_OTHER_CHARS = 2048
+# C0 and C1 control characters other than tab and newline: no chat renders them usefully.
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def clean_text(text: str) -> str:
+    """`text` that encodes as UTF-8: lone surrogates (bytes that were not UTF-8) and control characters
+    become U+FFFD, line ends become \\n."""
+    text = text.replace("\r\n", "\n").replace("\r", "\n")
+    if not text.isascii():
+        # Paired surrogates join into their character; a lone one becomes U+FFFD.
+        text = text.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
+    return _CONTROL.sub("\ufffd", text)
+
+
+def clip(text: str, limit: int) -> str:
+    """`text` cut to `limit` characters, ending with a visible marker when cut."""
+    if len(text) <= limit:
+        return text
+    if limit <= len(TRUNCATED):
+        return text[:limit]
+    return text[: limit - len(TRUNCATED)] + TRUNCATED
 
 
 class State(StrEnum):
@@ -59,6 +97,22 @@ class Notification(BaseModel):
     region: str | None = None
     # How long the alarm lasted, known on an OK when its ALARM was seen (or the event says so).
     alarm_duration_s: float | None = None
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _safe_and_bounded(cls, value: Any, info: ValidationInfo) -> Any:
+        name = info.field_name or ""
+        if name in ("console_url", "runbook_url"):
+            return links.safe_url(value) if isinstance(value, str) else value
+        if isinstance(value, str):
+            return clip(clean_text(value), _CHARS.get(name, _OTHER_CHARS))
+        if isinstance(value, dict):
+            items = list(value.items())[:MAX_FIELDS]
+            return {
+                clip(clean_text(str(k)), FIELD_LABEL_CHARS): clip(clean_text(str(v)), FIELD_VALUE_CHARS)
+                for k, v in items
+            }
+        return value
 
     @property
     def unrecognised(self) -> bool:

@@ -9,12 +9,12 @@ Anything else still becomes a readable notification (`source` json or text): not
 import json
 import re
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, NamedTuple
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
 
 from practika.alarms import links
-from practika.alarms.model import Notification, Severity, Source, State
+from practika.alarms.model import Notification, Severity, Source, State, clean_text, clip
 
 MAX_FIELD_CHARS = 1000
 
@@ -28,8 +28,11 @@ _OPERATORS = {
     "LessThanLowerThreshold": "below the band",
     "GreaterThanUpperThreshold": "above the band",
 }
-# The alarm description conventions (docs/ALARMS.md): `Runbook: <url>` and `Severity: <level>` lines.
-_RUNBOOK = re.compile(r"^\s*runbook\s*[:=]\s*<?(https?://\S+?)>?\s*$", re.IGNORECASE | re.MULTILINE)
+# The alarm description conventions (docs/ALARMS.md): `Runbook: <url>` anywhere, `Severity: <level>` lines,
+# and any AWS console link. A URL ends at whitespace, quotes or brackets; sentence punctuation is not part of it.
+_URL = r"https?://[^\s<>\"'`|\[\]{}]+(?<![.,;:!?)])"
+_RUNBOOK = re.compile(rf"\brunbook\s*[:=]\s*<?({_URL})>?[.,;]?", re.IGNORECASE)
+_ANY_URL = re.compile(_URL, re.IGNORECASE)
 _SEVERITY = re.compile(r"^\s*severity\s*[:=]\s*([a-z]+)\s*$", re.IGNORECASE | re.MULTILINE)
 _BUDGET_FIELDS = (
     "Budget Type",
@@ -51,6 +54,20 @@ class SnsMessage(BaseModel):
     timestamp: str | None = None
     topic_arn: str | None = None
     attributes: dict[str, str] = Field(default_factory=dict)
+
+    @field_validator("message", "subject", mode="before")
+    @classmethod
+    def _decodable(cls, value: object) -> object:
+        # A message may carry bytes that were not UTF-8 (lone surrogates): replace them before anything
+        # (json, quote, the HTTP body) tries to encode them.
+        return clean_text(value) if isinstance(value, str) else value
+
+    @field_validator("attributes", mode="before")
+    @classmethod
+    def _decodable_attributes(cls, value: object) -> object:
+        if not isinstance(value, dict):
+            return value
+        return {clean_text(str(k)): clean_text(str(v)) for k, v in value.items()}
 
 
 def parse(sns: SnsMessage) -> Notification:
@@ -91,7 +108,7 @@ def _state(value: Any) -> State:
 
 
 def _clip(text: str, limit: int = MAX_FIELD_CHARS) -> str:
-    return text if len(text) <= limit else text[: limit - 14] + "… (truncated)"
+    return clip(text, limit)
 
 
 def _number(value: Any) -> str:
@@ -100,17 +117,34 @@ def _number(value: Any) -> str:
     return str(value)
 
 
-def _description_facts(description: str | None) -> tuple[str | None, str | None, Severity | None]:
-    """The description without its convention lines, the runbook link and the severity it names."""
-    if not description:
-        return None, None, None
+class DescriptionFacts(NamedTuple):
+    text: str | None = None
+    runbook_url: str | None = None
+    console_url: str | None = None
+    severity: Severity | None = None
+
+
+def _description_facts(description: Any) -> DescriptionFacts:
+    """The description without its convention parts, the runbook and console links and the severity it names.
+
+    The links are the only ones a formatter will make from a description: everything else in it
+    is shown as text, escaped.
+    """
+    if not isinstance(description, str) or not description:
+        return DescriptionFacts()
     runbook = _RUNBOOK.search(description)
+    console = next((m.group(0) for m in _ANY_URL.finditer(description) if links.is_console_url(m.group(0))), None)
     severity_match = _SEVERITY.search(description)
     severity = None
     if severity_match and severity_match.group(1).lower() in Severity.__members__.values():
         severity = Severity(severity_match.group(1).lower())
     text = _SEVERITY.sub("", _RUNBOOK.sub("", description)).strip()
-    return text or None, runbook.group(1) if runbook else None, severity
+    return DescriptionFacts(
+        text=text or None,
+        runbook_url=runbook.group(1) if runbook else None,
+        console_url=console,
+        severity=severity,
+    )
 
 
 def _dimensions(dims: Any) -> str:
@@ -184,7 +218,7 @@ def _cloudwatch_alarm(sns: SnsMessage, body: dict[str, Any]) -> Notification:
     arn = body.get("AlarmArn")
     region = links.region_from_arn(arn) or links.region_code(body.get("Region"))
     region = region or links.region_from_arn(sns.topic_arn)
-    description, runbook, severity = _description_facts(body.get("AlarmDescription"))
+    described = _description_facts(body.get("AlarmDescription"))
     fields: dict[str, str] = {}
     trigger = body.get("Trigger") or {}
     if "AlarmRule" in body:
@@ -223,12 +257,12 @@ def _cloudwatch_alarm(sns: SnsMessage, body: dict[str, Any]) -> Notification:
         title=name,
         state=state,
         previous_state=_state(body["OldStateValue"]) if body.get("OldStateValue") else None,
-        severity=severity or Severity.HIGH,
+        severity=described.severity or Severity.HIGH,
         summary=str(body.get("NewStateReason") or ""),
-        description=description,
+        description=described.text,
         fields=fields,
-        console_url=links.alarm_url(region, name),
-        runbook_url=runbook,
+        console_url=described.console_url or links.alarm_url(region, name),
+        runbook_url=described.runbook_url,
         timestamp=_time(body.get("StateChangeTime"), sns.timestamp),
         thread_key=str(arn) if arn else f"alarm:{account}:{region}:{name}",
         alarm_name=name,
@@ -261,7 +295,7 @@ def _alarm_detail(
     config = detail.get("configuration") or {}
     current = detail.get("state") or {}
     previous = detail.get("previousState") or {}
-    description, runbook, severity = _description_facts(config.get("description"))
+    described = _description_facts(config.get("description"))
     fields: dict[str, str] = {}
     if config.get("alarmRule"):
         kind = "composite"
@@ -295,12 +329,12 @@ def _alarm_detail(
         title=name,
         state=state,
         previous_state=previous_state,
-        severity=severity or Severity.HIGH,
+        severity=described.severity or Severity.HIGH,
         summary=str(current.get("reason") or ""),
-        description=description,
+        description=described.text,
         fields=fields,
-        console_url=links.alarm_url(region, name),
-        runbook_url=runbook,
+        console_url=described.console_url or links.alarm_url(region, name),
+        runbook_url=described.runbook_url,
         timestamp=_time(started, envelope.get("time"), sns.timestamp),
         thread_key=str(arn) if arn else f"alarm:{account}:{region}:{name}",
         alarm_name=name,
