@@ -7,15 +7,16 @@ import pytest
 from practika.alarms.format import DestinationType, duration_text, render, webhook_url
 from practika.alarms.model import Notification, State
 from practika.alarms.parse import SnsMessage, parse
-from tests.unit.alarms.limits import PROBLEMS, readable_text
+from tests.unit.alarms.limits import readable_text
 from tests.unit.alarms.samples import OWN_EVENTS, own, sample_files, sns_messages
+from tests.unit.alarms.validators import validate
 
 PLATFORMS = list(DestinationType)
 
 
 def _assert_readable_within_limits(n: Notification, platform: DestinationType, mention: str | None = None):
     payload = render(n, platform, mention)
-    assert PROBLEMS[platform.value](payload) == []
+    validate(platform.value, payload)
     text = readable_text(payload)
     assert n.title[:100] in text or json.dumps(n.title[:100])[1:-1] in text
 
@@ -60,7 +61,7 @@ def test_an_oversized_alarm_is_truncated_with_a_visible_marker_not_rejected(plat
 
     payload = render(n, platform, mention="<!here>")
 
-    assert PROBLEMS[platform.value](payload) == []
+    validate(platform.value, payload)
     assert "(truncated)" in readable_text(payload)
 
 
@@ -68,7 +69,7 @@ def test_an_oversized_alarm_is_truncated_with_a_visible_marker_not_rejected(plat
 def test_a_quarter_megabyte_plain_text_message_still_fits(platform):
     n = parse(SnsMessage(message_id="big", message="line of text ✓\n" * 18000, subject="Huge text"))
 
-    assert PROBLEMS[platform.value](render(n, platform)) == []
+    validate(platform.value, render(n, platform))
 
 
 def test_slack_colours_an_alarm_red_and_puts_the_mention_in_the_fallback_text():

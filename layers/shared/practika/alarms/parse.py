@@ -42,6 +42,7 @@ _BUDGET_FIELDS = (
     "ACTUAL Amount",
     "FORECASTED Amount",
 )
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
 _BUDGET_LINE = re.compile(r"^([A-Z][A-Za-z ]{2,40}):\s*(.+)$", re.MULTILINE)
 
 
@@ -75,6 +76,9 @@ def parse(sns: SnsMessage) -> Notification:
         body: Any = json.loads(sns.message)
     except ValueError:
         body = None
+    if _SURROGATE_ESCAPE.search(sns.message):
+        # JSON can spell a lone surrogate (\udc80): clean what it decoded to, as for the raw message.
+        body = _decodable(body)
     if isinstance(body, dict):
         if "AlarmName" in body and "NewStateValue" in body:
             return _cloudwatch_alarm(sns, body)
@@ -89,6 +93,16 @@ def parse(sns: SnsMessage) -> Notification:
 
 
 # --- helpers -------------------------------------------------------------------------------------
+
+
+def _decodable(value: Any) -> Any:
+    if isinstance(value, str):
+        return clean_text(value)
+    if isinstance(value, dict):
+        return {clean_text(str(k)): _decodable(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_decodable(v) for v in value]
+    return value
 
 
 def _time(*candidates: str | None) -> datetime:
