@@ -155,7 +155,7 @@ def discord_(payload: dict[str, Any]) -> None:
 def generic_json(payload: dict[str, Any]) -> None:
     assert _bytes(payload) <= 64 * 1024
     assert payload["text"]
-    assert payload["notification"]["title"]
+    assert isinstance(payload["notification"]["title"], str)
 
 
 VALIDATORS = {

@@ -372,7 +372,7 @@ def discord(n: Notification, mention: str | None = None) -> dict[str, Any]:
         name_chars = min(DISCORD_FIELD_NAME_CHARS, _label_chars(budget))
         fields = [
             {
-                "name": fit(label, name_chars, DISCORD_ESCAPE),
+                "name": fit(label, name_chars, DISCORD_ESCAPE) or "-",
                 "value": fit(value, value_chars, DISCORD_ESCAPE) or "-",
                 "inline": len(value) <= 40,
             }
