@@ -8,7 +8,6 @@ recognised (console, runbook) may be live.
 import re
 from typing import Any
 
-from practika.alarms.format import discord_allowed_mentions, status
 from practika.alarms.model import Notification
 
 # The injection strings of issue 13, and their relatives on each platform.
@@ -78,7 +77,9 @@ def _discord_markup(text: str) -> bool:
 
 def discord(payload: dict[str, Any], n: Notification, mention: str | None, links: set[str]) -> list[str]:
     live = []
-    if payload["allowed_mentions"] != discord_allowed_mentions(mention) or payload["allowed_mentions"]["parse"]:
+    allowed = payload.get("allowed_mentions", {})
+    configured = set(re.findall(r"<@[!&]?(\d+)>", mention or ""))
+    if allowed.get("parse") != [] or not set(allowed.get("roles", []) + allowed.get("users", [])) <= configured:
         live.append("allowed_mentions")
     if _discord_markup(_after_mention(payload["content"], mention)):
         live.append("content")
@@ -113,16 +114,19 @@ def google_chat(payload: dict[str, Any], n: Notification, mention: str | None, l
 def teams(payload: dict[str, Any], n: Notification, mention: str | None, links: set[str]) -> list[str]:
     # TextBlocks and FactSets are markdown ([x](url) is a link); TextRuns never are.
     live = []
-    ours = {status(n), mention}
     for path, value in _strings(payload["attachments"]):
         if path.endswith(".url") and value not in links:
             live.append(path)
     for node in _nodes(payload["attachments"]):
-        if node.get("type") == "TextBlock" and node["text"] not in ours:
+        if node.get("type") == "TextBlock" and node["text"] != mention and not _STATUS.fullmatch(node["text"]):
             live.append(f"TextBlock {node['text'][:30]}")
         if node.get("type") == "FactSet" or "selectAction" in node:
             live.append(node["type"])
     return live
+
+
+# Our own words: the state (or severity) after its emoji.
+_STATUS = re.compile(r"\S+ (ALARM|OK|INSUFFICIENT DATA|CRITICAL|HIGH|MEDIUM|LOW|INFO)")
 
 
 def _nodes(node: Any) -> list[dict[str, Any]]:
