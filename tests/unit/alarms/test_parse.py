@@ -1,10 +1,11 @@
 """Every kind of notification published to the alarm topic becomes one readable Notification."""
 
+import json
 from datetime import UTC, datetime
 
 import pytest
 
-from practika.alarms.model import Severity, Source, State
+from practika.alarms.model import Notification, Severity, Source, State
 from practika.alarms.parse import SnsMessage, parse
 from tests.unit.alarms.samples import own
 
@@ -129,3 +130,62 @@ def test_an_unknown_severity_word_in_the_description_keeps_the_default():
     n = parse(SnsMessage(message_id="m", message=message))
 
     assert n.severity is Severity.HIGH
+
+
+def _described(description: str):
+    body = json.loads(own("alarm-metric.json").message)
+    body["AlarmDescription"] = description
+    return parse(SnsMessage(message_id="m", message=json.dumps(body)))
+
+
+def test_a_runbook_in_the_middle_of_a_description_line_is_found_and_taken_out_of_the_text():
+    n = _described("Uploads fail. Runbook: https://runbooks.example.com/validate. Page the owner.")
+
+    assert n.runbook_url == "https://runbooks.example.com/validate"
+    assert n.description == "Uploads fail.  Page the owner."
+
+
+def test_a_console_link_anywhere_in_the_description_is_the_notifications_console_link():
+    dashboard = "https://eu-west-1.console.aws.amazon.com/cloudwatch/home?region=eu-west-1#dashboards:name=practika"
+    n = _described(f"Uploads fail, see {dashboard}, then retry.")
+
+    assert n.console_url == dashboard
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://console.aws.amazon.com.evil.example/x",
+        "https://console.aws.amazon.com@evil.example/x",
+        "https://evil.example@console.aws.amazon.com/x",
+        "http://eu-west-1.console.aws.amazon.com/x",
+    ],
+)
+def test_a_look_alike_console_link_is_not_taken(url):
+    n = _described(f"See {url} now")
+
+    assert n.console_url is not None
+    assert n.console_url.startswith(
+        "https://eu-west-1.console.aws.amazon.com/cloudwatch/home?region=eu-west-1#alarmsV2:"
+    )
+
+
+@pytest.mark.parametrize(
+    ("runbook", "kept"),
+    [
+        ("javascript:alert(1)", None),
+        ("https://user:pw@runbooks.example.com/r", None),
+        ("https://runbooks.example.com/a'b", "https://runbooks.example.com/a"),
+        ("https://runbooks.example.com/é", "https://runbooks.example.com/%C3%A9"),
+    ],
+)
+def test_a_runbook_link_must_be_http_without_user_info_and_is_percent_encoded(runbook, kept):
+    assert _described(f"Runbook: {runbook}").runbook_url == kept
+
+
+def test_a_link_set_on_the_model_cannot_close_a_markdown_or_slack_link_early():
+    n = parse(own("alarm-metric.json")).model_copy(update={"runbook_url": "https://r.example/a b(c)<d>|e[f]"})
+
+    checked = Notification.model_validate(n.model_dump())
+
+    assert checked.runbook_url == "https://r.example/a%20b%28c%29%3Cd%3E%7Ce%5Bf%5D"
