@@ -1,17 +1,17 @@
 """Notifications to test with: our own events/alarm-*.json and the outside samples in tests/fixtures/alarms.
 
 Every sample becomes SNS messages the way the router sees them: as a Lambda SNS event, converted
-by the handler's own `_sns_message`, so the tests cannot drift from what the handler parses.
+by the router's own `_sns_message`, so the tests cannot drift from what the router parses.
 """
 
 import json
 from pathlib import Path
 from typing import Any
 
-from alarm_router.app import _sns_message
 from aws_lambda_powertools.utilities.data_classes import SNSEvent
 
 from practika.alarms.parse import SnsMessage
+from practika.alarms.router import _sns_message
 
 ROOT = Path(__file__).resolve().parents[3]
 EVENTS = ROOT / "events"
