@@ -18,7 +18,7 @@ from datetime import UTC
 from enum import StrEnum
 from typing import Any
 
-from practika.alarms.model import TRUNCATED, Notification, Severity, State, clip
+from practika.alarms.model import MAX_FIELDS, TRUNCATED, Notification, Severity, State, clip
 
 __all__ = ["TRUNCATED", "DestinationType", "clip", "render", "webhook_url"]
 
@@ -174,7 +174,7 @@ def _fit(build: Build, fits: Callable[[dict[str, Any]], bool]) -> dict[str, Any]
         payload = build(budget, _ALL)
         if fits(payload):
             return payload
-    keep = 32
+    keep = MAX_FIELDS
     while keep:
         keep //= 2
         payload = build(0, keep)
