@@ -117,6 +117,11 @@ def test_many_long_json_keys_keep_a_discord_message_under_6000_characters():
 
     validate("discord", payload)
     assert discord_embed_chars(payload["embeds"][0]) <= 6000
+    # Labels equal once cut stay apart (25 fields parsed, none replacing another); what does not fit
+    # in Discord's 25 fields is counted, not dropped silently.
+    assert len(n.fields) == 25
+    assert len(payload["embeds"][0]["fields"]) == 23
+    assert payload["embeds"][0]["fields"][-2]["value"] == "5 more … \\(truncated\\)"
 
 
 def test_a_long_eventbridge_source_keeps_the_slack_context_under_3000_characters():

@@ -18,7 +18,7 @@ from datetime import UTC
 from enum import StrEnum
 from typing import Any
 
-from practika.alarms.model import MAX_FIELDS, TRUNCATED, Notification, Severity, State, clip
+from practika.alarms.model import MAX_FIELDS, TRUNCATED, Notification, Severity, State, bound_fields, clip
 
 __all__ = ["TRUNCATED", "DestinationType", "clip", "render", "webhook_url"]
 
@@ -376,7 +376,8 @@ def discord(n: Notification, mention: str | None = None) -> dict[str, Any]:
                 "value": fit(value, value_chars, DISCORD_ESCAPE) or "-",
                 "inline": len(value) <= 40,
             }
-            for label, value in _facts(n, keep)
+            # Room for ours too (severity, lasted, time, the marker, the runbook) within Discord's 25.
+            for label, value in _facts(n, min(keep, DISCORD_MAX_FIELDS - 5))
         ]
         # Our label, and a URL the model checked and percent-encoded (no ')' can end the link early).
         fields.extend(
@@ -412,12 +413,12 @@ def discord(n: Notification, mention: str | None = None) -> dict[str, Any]:
 def generic_json(n: Notification, mention: str | None = None) -> dict[str, Any]:
     def build(budget: int, keep: int) -> dict[str, Any]:
         # `notification` is data, kept as published (bounded); `text` is what a receiving chat shows.
-        fields = list(n.fields.items())[:keep]
+        fields = dict(list(n.fields.items())[:keep])
         trimmed = n.model_copy(
             update={
                 "summary": clip(n.summary, budget * 10),
                 "description": clip(n.description, budget) if n.description else None,
-                "fields": {clip(k, _label_chars(budget)): clip(v, max(100, budget)) for k, v in fields},
+                "fields": bound_fields(fields, _label_chars(budget), max(100, budget)),
             }
         )
         return {

@@ -44,6 +44,19 @@ def clip(text: str, limit: int) -> str:
     return text[: limit - len(TRUNCATED)] + TRUNCATED
 
 
+def bound_fields(fields: dict[str, str], label_chars: int, value_chars: int) -> dict[str, str]:
+    """`fields` with labels and values clipped; labels that become equal when clipped stay apart
+    (numbered), so no field silently replaces another."""
+    bounded: dict[str, str] = {}
+    for label, value in fields.items():
+        shown = clip(label, label_chars)
+        if shown in bounded:
+            suffix = f" #{len(bounded) + 1}"
+            shown = clip(label, max(0, label_chars - len(suffix))) + suffix
+        bounded[shown] = clip(value, value_chars)
+    return bounded
+
+
 class State(StrEnum):
     ALARM = "ALARM"
     OK = "OK"
@@ -107,11 +120,8 @@ class Notification(BaseModel):
         if isinstance(value, str):
             return clip(clean_text(value), _CHARS.get(name, _OTHER_CHARS))
         if isinstance(value, dict):
-            items = list(value.items())[:MAX_FIELDS]
-            return {
-                clip(clean_text(str(k)), FIELD_LABEL_CHARS): clip(clean_text(str(v)), FIELD_VALUE_CHARS)
-                for k, v in items
-            }
+            cleaned = {clean_text(str(k)): clean_text(str(v)) for k, v in list(value.items())[:MAX_FIELDS]}
+            return bound_fields(cleaned, FIELD_LABEL_CHARS, FIELD_VALUE_CHARS)
         return value
 
     @property
