@@ -1,7 +1,7 @@
 """Notifications to test with: our own events/alarm-*.json and the outside samples in tests/fixtures/alarms.
 
 Every sample becomes SNS messages the way the router sees them: as a Lambda SNS event, converted
-by the router's own `_sns_message`, so the tests cannot drift from what the router parses.
+by the router's own `sns_message`, so the tests cannot drift from what the router parses.
 """
 
 import json
@@ -11,7 +11,7 @@ from typing import Any
 from aws_lambda_powertools.utilities.data_classes import SNSEvent
 
 from practika.alarms.parse import SnsMessage
-from practika.alarms.router import _sns_message
+from practika.alarms.router import sns_message
 
 ROOT = Path(__file__).resolve().parents[3]
 EVENTS = ROOT / "events"
@@ -30,7 +30,8 @@ def lambda_event(document: dict[str, Any]) -> dict[str, Any]:
 
 
 def sns_messages(document: dict[str, Any]) -> list[SnsMessage]:
-    return [_sns_message(record.sns) for record in SNSEvent(lambda_event(document)).records]
+    # As the handler does (functions/alarm_router/app.py).
+    return [sns_message(record.sns.raw_event) for record in SNSEvent(lambda_event(document)).records]
 
 
 def own(name: str) -> SnsMessage:
