@@ -56,13 +56,22 @@ class ProgressBody(io.BytesIO):
         return chunk
 
 
+def _card_text(element: Any) -> str:
+    """An Adaptive Card element's words: a TextBlock's text, or a RichTextBlock's runs joined."""
+    if not isinstance(element, dict):
+        return ""
+    if element.get("type") == "RichTextBlock":
+        return "".join(run.get("text", "") for run in element.get("inlines", []) if isinstance(run, dict))
+    return str(element.get("text", ""))
+
+
 def chat_summary(path: str, body: Any) -> str:
     """The first line a person would read of a post, whatever the chat's format."""
     text: Any = body
     if isinstance(body, dict):
         if path.startswith("/teams"):
             card = body["attachments"][0]["content"]
-            text = next((b["text"] for b in card.get("body", []) if isinstance(b, dict) and b.get("text")), card)
+            text = next(filter(None, map(_card_text, card.get("body", []))), card)
         elif path.startswith("/discord"):
             text = body["embeds"][0].get("title", "") if body.get("embeds") else body.get("content", "")
         else:
