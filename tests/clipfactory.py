@@ -16,6 +16,8 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
+import pytest
+
 from practika.media.tools import binary
 
 FPS = 25
@@ -52,38 +54,77 @@ def make_source(
     audio: bool = True,
     moov_at_end: bool = False,
     noisy: bool = False,
+    start_s: float = 0.0,
+    open_gop: bool = False,
+    vfr: bool = False,
+    audio_lead_s: float = 0.0,
 ) -> ClipSource:
     """An MP4 (H.264, AAC sine when `audio`) with frame-indexed pictures; moov at the end on request.
 
     `noisy` adds film grain, so the bitrate is that of a real video (about 2 Mbit/s) and byte
     counts compare the clip with the source instead of with the container's fixed overhead;
-    its frame indices are no longer readable.
+    its frame indices are no longer readable. The other options make the layouts real files
+    have: timestamps that start at `start_s` (cameras, streams cut from a broadcast), open GOPs
+    (key frames that are not IDR, B-frames that refer across them), a variable frame rate (phone
+    video: frame intervals of 30, 40 and 50 ms), and audio that starts `audio_lead_s` before the
+    first picture (an edit list with an empty edit in front of the video).
     """
     kind = f"{'av' if audio else 'v'}-{'moovend' if moov_at_end else 'faststart'}{'-noisy' if noisy else ''}"
+    kind += f"{f'-at{start_s:g}' if start_s else ''}{'-opengop' if open_gop else ''}{'-vfr' if vfr else ''}"
+    kind += f"{f'-lead{audio_lead_s:g}' if audio_lead_s else ''}"
     path = directory / f"src-{seconds:g}s-{kind}.mp4"
     grain = ",noise=alls=60:allf=t" if noisy else ""
-    video = f"color=c=black:s={WIDTH}x{HEIGHT}:r={FPS}:d={seconds},format=gray,{_PAINT}{grain},format=yuv420p"
-    args = [binary("ffmpeg"), "-nostdin", "-y", "-v", "error", "-f", "lavfi", "-i", video]
+    # Intervals of 50, 50, 20 ms (a 25 fps average), on a millisecond time base.
+    timing = ",settb=1/1000,setpts=(N*0.04+0.01*mod(N\\,3))/TB" if vfr else ""
+    video = f"color=c=black:s={WIDTH}x{HEIGHT}:r={FPS}:d={seconds},format=gray,{_PAINT}{grain},format=yuv420p{timing}"
+    args = [binary("ffmpeg"), "-nostdin", "-y", "-v", "error"]
+    if audio_lead_s:
+        args += ["-itsoffset", f"{audio_lead_s}"]
+    args += ["-f", "lavfi", "-i", video]
     if audio:
         args += ["-f", "lavfi", "-i", f"sine=frequency=440:sample_rate=44100:duration={seconds}"]
-    args += [
-        "-c:v",
-        "libx264",
-        "-preset",
-        "ultrafast",
-        "-crf",
-        "18",
-        "-bf",
-        "2",
-        "-x264-params",
-        f"keyint={GOP}:min-keyint={GOP}:scenecut=0",
-    ]
+    # Open GOPs need B-frames on every GOP boundary: forced, or x264 skips them on these pictures.
+    # (and a GOP of 24 frames, so a key frame falls where a B-frame group would end)
+    x264 = f"keyint={GOP}:min-keyint={GOP}:scenecut=0"
+    if open_gop:
+        x264 = f"keyint={GOP - 1}:min-keyint={GOP - 1}:scenecut=0:open-gop=1:bframes=2:b-adapt=0"
+    args += ["-c:v", "libx264", "-preset", "ultrafast", "-crf", "18", "-bf", "2", "-x264-params", x264]
+    if vfr:
+        args += ["-fps_mode", "passthrough", "-enc_time_base", "1/1000"]
     if audio:
         args += ["-c:a", "aac", "-b:a", "64k"]
+    if start_s:
+        args += ["-output_ts_offset", f"{start_s}"]
     if not moov_at_end:
         args += ["-movflags", "+faststart"]
     subprocess.run([*args, str(path)], check=True, capture_output=True)
     return ClipSource(path=path, seconds=seconds, has_audio=audio, moov_at_end=moov_at_end)
+
+
+@dataclass(frozen=True)
+class SourceFrame:
+    index: int  # the index painted into the picture
+    time_s: float  # display time from the file's start, as a player counts it
+    key: bool
+
+
+def source_frames(path: Path) -> list[SourceFrame]:
+    """Every picture of a frame-indexed file in display order, with its time and key-frame flag."""
+    out = subprocess.run(
+        [binary("ffprobe"), "-v", "error", "-select_streams", "v:0", "-show_entries",
+         "frame=best_effort_timestamp_time,key_frame:format=start_time", "-of", "json", str(path)],
+        check=True,
+        capture_output=True,
+    ).stdout
+    data = json.loads(out)
+    start = float(data["format"]["start_time"])
+    frames = data["frames"]
+    indices = decoded_frame_indices(path)
+    assert len(indices) == len(frames), (len(indices), len(frames))
+    return [
+        SourceFrame(index, round(float(f["best_effort_timestamp_time"]) - start, 6), f["key_frame"] == 1)
+        for index, f in zip(indices, frames, strict=True)
+    ]
 
 
 def decoded_frame_indices(path: Path) -> list[int]:
@@ -123,18 +164,10 @@ def decoded_frame_indices(path: Path) -> list[int]:
 
 
 def stream_facts(path: Path) -> dict[str, dict[str, float]]:
-    """ffprobe's start and duration of each stream type, and the format's duration."""
+    """ffprobe's start and duration of each stream type, and the format's."""
     out = subprocess.run(
-        [
-            binary("ffprobe"),
-            "-v",
-            "error",
-            "-show_entries",
-            "stream=codec_type,start_time,duration:format=duration",
-            "-of",
-            "json",
-            str(path),
-        ],
+        [binary("ffprobe"), "-v", "error", "-show_entries",
+         "stream=codec_type,start_time,duration:format=start_time,duration", "-of", "json", str(path)],
         check=True,
         capture_output=True,
     ).stdout
@@ -143,8 +176,28 @@ def stream_facts(path: Path) -> dict[str, dict[str, float]]:
         s["codec_type"]: {"start_s": float(s.get("start_time", 0)), "duration_s": float(s["duration"])}
         for s in data["streams"]
     }
-    facts["format"] = {"duration_s": float(data["format"]["duration"])}
+    facts["format"] = {"start_s": float(data["format"]["start_time"]), "duration_s": float(data["format"]["duration"])}
     return facts
+
+
+# One AAC frame at 44.1 kHz: a stream copy can only drop whole audio packets.
+AUDIO_FRAME_S = 1024 / 44100
+
+
+def assert_actual_is_the_files_truth(actual: dict[str, float], path: Path) -> None:
+    """What a clip reports is what ffprobe reads from the delivered file: it starts at zero, every
+    stream starts there together (audio within one packet), and its duration is the container's."""
+    facts = stream_facts(path)
+    assert facts["format"]["start_s"] == pytest.approx(0, abs=0.001), facts
+    assert facts["video"]["start_s"] == pytest.approx(0, abs=0.001), facts
+    if "audio" in facts:
+        assert 0 <= facts["audio"]["start_s"] < AUDIO_FRAME_S, facts
+    assert actual["duration_s"] == pytest.approx(facts["format"]["duration_s"], abs=0.001), (actual, facts)
+    assert actual["end_s"] - actual["start_s"] == pytest.approx(actual["duration_s"], abs=0.002), actual
+    for kind in ("video", "audio"):
+        if kind in facts:
+            ends_at = facts[kind]["start_s"] + facts[kind]["duration_s"]
+            assert ends_at <= facts["format"]["duration_s"] + 0.001, facts
 
 
 def first_packet_is_keyframe(path: Path) -> bool:

@@ -25,9 +25,12 @@ from practika.settings import clip_settings
 from practika.videos.model import MediaFacts, Video, VideoStatus, upload_object_key, video_key
 from tests.clipfactory import (
     ClipSource,
+    SourceFrame,
+    assert_actual_is_the_files_truth,
     decoded_frame_indices,
     first_packet_is_keyframe,
     make_source,
+    source_frames,
     stream_facts,
 )
 from tests.integration.conftest import clear_cached_configuration, create_table_from_template, reset_moto
@@ -173,6 +176,7 @@ def cut_and_fetch(
     assert download.status_code == 200
     path = tmp_path / f"{clip['clip_id']}.mp4"
     path.write_bytes(download.content)
+    assert_actual_is_the_files_truth(clip["actual"], path)
     return clip, path
 
 
@@ -186,11 +190,10 @@ def test_an_accurate_clip_holds_exactly_the_requested_frames(stack, source, even
     # Then the decoded pictures are source frames 63..112, each once, in order
     frames = decoded_frame_indices(path)
     assert frames == list(range(63, 113))
-    # and the reported times are the first frame's time and ffprobe's duration of the output
-    facts = stream_facts(path)
-    assert clip["actual"]["start_s"] == pytest.approx(63 * FRAME_S, abs=0.001)
-    assert clip["actual"]["duration_s"] == pytest.approx(facts["video"]["duration_s"], abs=0.001)
-    assert clip["actual"]["end_s"] == pytest.approx(113 * FRAME_S, abs=FRAME_S)
+    # and the clip starts where asked (the first picture is shown from there, with the audio) and
+    # ends where the last frame's display ends
+    assert clip["actual"]["start_s"] == 2.5
+    assert clip["actual"]["end_s"] == pytest.approx(113 * FRAME_S, abs=0.001)
 
 
 def test_an_accurate_clip_on_frame_boundaries_starts_and_ends_on_those_frames(
@@ -434,3 +437,47 @@ def test_a_source_written_again_after_validation_is_not_cut(stack, source, event
     assert outcome["failed"] == set()
     assert clip["status"] == "failed" and clip["error"]["code"] == "source_replaced"
     assert "object_replaced" in {getattr(r, "security_event", None) for r in caplog.records}
+
+
+LAYOUTS = {
+    "timestamps-from-10s": {"start_s": 10.0},
+    "open-gop": {"open_gop": True},
+    "variable-frame-rate": {"vfr": True},
+    "audio-leads-video": {"audio_lead_s": 0.5},
+    "moov-at-end-no-audio": {"moov_at_end": True, "audio": False},
+}
+
+
+@pytest.fixture(scope="module")
+def layout_sources(stack: dict[str, Any]) -> dict[str, tuple[ClipSource, list[SourceFrame]]]:
+    made = {}
+    for name, options in LAYOUTS.items():
+        made_source = make_source(stack["dir"], seconds=4, **options)
+        made[name] = (made_source, source_frames(made_source.path))
+    return made
+
+
+@pytest.mark.parametrize("mode", ["fast", "accurate"])
+@pytest.mark.parametrize("layout", list(LAYOUTS))
+def test_every_layout_gives_the_asked_for_frames_and_reports_the_files_truth(
+    stack, layout_sources, event, lambda_context, tmp_path, layout, mode
+):
+    # Given a source in one of the layouts real files have, and a request between key frames
+    source_made, frames = layout_sources[layout]
+    start, end = 1.3, 2.7
+
+    # When the clip is cut (cut_and_fetch checks `actual` against ffprobe of the download)
+    body = {"start_s": start, "end_s": end, "mode": mode}
+    clip, path = cut_and_fetch(stack, event, lambda_context, source_made, body, tmp_path)
+
+    # Then its pictures are the source's frames from where it starts to the requested end
+    decoded = decoded_frame_indices(path)
+    if mode == "accurate":
+        assert decoded == [f.index for f in frames if start - 0.0005 <= f.time_s < end - 0.0005]
+        assert clip["actual"]["start_s"] == start
+    else:
+        keyframe = [f for f in frames if f.key and f.time_s <= start + 0.0005][-1]
+        assert clip["actual"]["start_s"] == pytest.approx(keyframe.time_s, abs=0.001)
+        assert first_packet_is_keyframe(path)
+        wanted = [f.index for f in frames if keyframe.time_s <= f.time_s < end - 0.0005]
+        assert decoded[: len(wanted)] == wanted

@@ -8,15 +8,21 @@ locks as validation.
 - `fast`: stream copy, in one read of the source. A copy can only start on a key frame: ffmpeg
   seeks to the key frame at or before the requested start and, with `-copyts`, writes the
   packets from there with their source timestamps, so ffprobe of that file says which key frame
-  it is. A local remux (a file of the clip's size, no S3 read) then moves the clip to zero, so it
-  really starts on that frame (no hidden pre-roll behind an edit list, no empty lead-in) and
-  says so. Asking ffprobe for the key frame first read the source's index a second time.
+  it is. The end is an input `-to`: like `-ss` it counts from the source's start time, where an
+  output `-to` compared itself with source timestamps and cut nothing from a source starting
+  at 10 s. A local remux (a file of the clip's size, no S3 read) then drops the audio packets
+  that start before that key frame (the seek lands audio a few frames early) and moves the key
+  frame to zero, so every stream starts at zero (audio within one audio frame), with no hidden
+  pre-roll behind an edit list and no lead-in. Asking ffprobe for the key frame first read the
+  source's index a second time.
 - `accurate`: re-encode (H.264/AAC). ffmpeg decodes from the preceding key frame and drops
-  every frame before the requested start, so the first and last frames are the asked-for ones.
-  Timestamps keep the source's time base and are passed through, so no frame is dropped or
-  duplicated by rounding to a frame grid.
+  every frame before the requested start, so the first and last frames are the asked-for ones;
+  the first picture is shown from the clip's zero (where the audio starts) instead of from its
+  own time a fraction of a frame later. Timestamps keep the source's time base and are passed
+  through, so no frame is dropped or duplicated by rounding to a frame grid.
 
-Start, end and duration are then measured by ffprobe on what was written.
+Start, end and duration are then measured by ffprobe on what was written: `duration_s` is the
+container's duration, what a player shows for the downloaded file.
 """
 
 import json
@@ -25,7 +31,6 @@ import shutil
 import tempfile
 import time
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -54,10 +59,12 @@ _TRANSIENT_STDERR = re.compile(
 # Validation reads the index in small pieces and keeps its own, smaller sizes (media.probe).
 REQUEST_BYTES = 1024 * 1024
 _BYTES_READ = re.compile(r"Statistics: (\d+) bytes read")
+# The source's start time as ffmpeg's input dump states it: `-ss` and `-to` count from it.
+_SOURCE_START = re.compile(r"Duration: [^,]*, start: (-?[\d.]+)")
+# Dropping the packets shown before the key frame may not lose one at that very time.
+_DROP_SLACK_S = 0.0005
 # A presigned URL's query is a bearer credential: never let it reach the logs.
 _URL_QUERY = re.compile(r"\?[^\s'\"]*")
-# Runs the key-frame ffprobe beside the remux: both are child processes, so a thread only waits.
-_probe_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="probe")
 
 
 class CutError(Exception):
@@ -80,6 +87,9 @@ class CutResult:
     audio_duration_s: float | None
     size_bytes: int
     source_bytes_read: int | None
+    width: int = 0
+    height: int = 0
+    fps: float = 0.0
 
 
 def _input_options(url: str) -> dict[str, str]:
@@ -103,8 +113,9 @@ def build_command(url: str, output: Path, *, seek_s: float, end_s: float, mode: 
     if mode == "fast":
         # No +faststart here: remux_to_zero writes the file that is kept, and a second pass over
         # this one would only be thrown away.
-        codec: dict[str, Any] = {"c": "copy", "to": f"{end_s:.6f}"}
+        codec: dict[str, Any] = {"c": "copy"}
         input_options["copyts"] = None
+        input_options["to"] = f"{end_s:.6f}"
     else:
         codec = {
             "movflags": "+faststart",
@@ -114,6 +125,8 @@ def build_command(url: str, output: Path, *, seek_s: float, end_s: float, mode: 
             "pix_fmt": "yuv420p",
             "enc_time_base:v": "demux",
             "fps_mode": "passthrough",
+            # The first frame at or after the start is shown from zero, where the audio starts.
+            "vf": "setpts='if(eq(N,0),0,PTS)'",
             "c:a": "aac",
             "b:a": AUDIO_BITRATE,
             "t": f"{end_s - seek_s:.6f}",
@@ -126,22 +139,36 @@ def build_command(url: str, output: Path, *, seek_s: float, end_s: float, mode: 
     return args
 
 
-def remux_to_zero(source: Path, output: Path, timeout_s: float) -> None:
-    """Move a `-copyts` cut to start at zero (a local stream copy; only the file protocol is allowed)."""
+def remux_to_zero(source: Path, output: Path, keyframe_ts: float, timeout_s: float) -> None:
+    """Move a `-copyts` cut so its key frame (`keyframe_ts`, source timestamps) is at zero, without
+    the packets shown before it (a local stream copy; only the file protocol is allowed).
+
+    `-avoid_negative_ts make_zero` moved the first packet to zero instead: audio that led the
+    key frame, or the key frame's negative decode time under B-frames, left the video starting
+    0.08 s after the file. Shown before the key frame are the audio the seek landed early and, in
+    an open GOP, the B-frames that refer to the GOP before it (they cannot be decoded from here).
+    """
+    drop = f"noise=drop='lt(pts*tb\\,{keyframe_ts - _DROP_SLACK_S:.6f})'"
     args = [
         tools.binary("ffmpeg"), "-nostdin", "-hide_banner", "-loglevel", "error",
-        "-protocol_whitelist", "file", "-i", str(source),
-        "-map", "0", "-c", "copy", "-avoid_negative_ts", "make_zero", "-movflags", "+faststart", "-f", "mp4",
-        "-y", str(output),
-    ]
+        "-protocol_whitelist", "file", "-copyts", "-i", str(source),
+        "-map", "0", "-c", "copy", "-bsf", drop, "-output_ts_offset", f"{-keyframe_ts:.6f}",
+        "-movflags", "+faststart", "-f", "mp4", "-y", str(output),
+    ]  # fmt: skip
     _run(args, timeout_s)
 
 
-def _video_start(facts: dict[str, Any]) -> float:
-    video = next((s for s in facts.get("streams", []) if s.get("codec_type") == "video"), None)
-    if video is None or video.get("start_time") is None:
+def keyframe_ts(path: Path, timeout_s: float) -> float:
+    """Display time of the first video packet of a `-copyts` cut (the key frame ffmpeg seeked to)."""
+    args = [
+        tools.binary("ffprobe"), "-hide_banner", "-loglevel", "error", "-protocol_whitelist", "file",
+        "-select_streams", "v:0", "-read_intervals", "%+#1", "-show_entries", "packet=pts_time",
+        "-of", "json", str(path),
+    ]  # fmt: skip
+    packets = json.loads(_run(args, timeout_s).stdout or b"{}").get("packets", [])
+    if not packets or packets[0].get("pts_time") is None:
         raise CutError("empty_clip", "the cut produced no video", transient=False)
-    return float(video["start_time"])
+    return float(packets[0]["pts_time"])
 
 
 def probe_output(path: Path, timeout_s: float) -> dict[str, Any]:
@@ -154,7 +181,7 @@ def probe_output(path: Path, timeout_s: float) -> dict[str, Any]:
         "-protocol_whitelist",
         "file",
         "-show_entries",
-        "stream=codec_type,start_time,duration:format=duration",
+        "stream=codec_type,start_time,duration,width,height,avg_frame_rate:format=start_time,duration",
         "-of",
         "json",
         str(path),
@@ -177,13 +204,11 @@ def cut_clip(url: str, *, start_s: float, end_s: float, mode: str, timeout_s: fl
         if mode == "fast":
             copied = workdir / "copied.mp4"
             run = _run(build_command(url, copied, seek_s=start_s, end_s=end_s, mode=mode), _left(deadline))
-            # Which key frame the copy starts on (source time), probed while the remux runs.
-            copied_facts = _probe_pool.submit(probe_output, copied, _left(deadline))
-            remux_to_zero(copied, output, _left(deadline))
-            keyframe_s = _video_start(copied_facts.result())
+            # Which key frame the copy starts on (source timestamps); the clip's zero is put there.
+            keyframe = keyframe_ts(copied, _left(deadline))
+            remux_to_zero(copied, output, keyframe, _left(deadline))
             facts = probe_output(output, _left(deadline))
-            # The remux shifts every stream by the same amount (audio pre-roll may start first).
-            offset_s = keyframe_s - _video_start(facts)
+            offset_s = keyframe - source_start_s(run.stderr)
         else:
             run = _run(build_command(url, output, seek_s=start_s, end_s=end_s, mode=mode), _left(deadline))
             facts = probe_output(output, _left(deadline))
@@ -203,25 +228,46 @@ def cut_clip(url: str, *, start_s: float, end_s: float, mode: str, timeout_s: fl
 
 
 def _measure(facts: dict[str, Any], output: Path, offset_s: float, bytes_read: int | None) -> CutResult:
-    """What was written, in source time: `offset_s` is the source time of the clip's zero."""
+    """What was written, in source time: `offset_s` is the source time of the clip's zero.
+
+    The file starts at its zero (the container's start time is 0), so `start_s` is that zero and
+    `duration_s` the container's duration: the span a player shows for the downloaded file.
+    """
     streams = facts.get("streams", [])
     video = next((s for s in streams if s.get("codec_type") == "video"), None)
     audio = next((s for s in streams if s.get("codec_type") == "audio"), None)
     if video is None or float(video.get("duration") or 0) <= 0:
         raise CutError("empty_clip", "the cut produced no video", transient=False)
-    video_start = float(video.get("start_time") or 0)
-    video_duration = float(video["duration"])
-    start = offset_s + video_start
+    file_start = float(facts.get("format", {}).get("start_time") or 0)
+    duration = float(facts.get("format", {}).get("duration") or video["duration"])
+    start = offset_s + file_start
     return CutResult(
         path=output,
         start_s=round(start, 3),
-        end_s=round(start + video_duration, 3),
-        duration_s=round(video_duration, 3),
-        video_duration_s=video_duration,
+        end_s=round(start + duration, 3),
+        duration_s=round(duration, 3),
+        video_duration_s=float(video["duration"]),
         audio_duration_s=float(audio["duration"]) if audio and audio.get("duration") else None,
         size_bytes=output.stat().st_size,
         source_bytes_read=bytes_read,
+        width=int(video.get("width") or 0),
+        height=int(video.get("height") or 0),
+        fps=_rate(video.get("avg_frame_rate")),
     )
+
+
+def _rate(value: str | None) -> float:
+    num, _, den = (value or "0/0").partition("/")
+    try:
+        return round(float(num) / float(den or 1), 3)
+    except (ValueError, ZeroDivisionError):
+        return 0.0
+
+
+def source_start_s(stderr: str) -> float:
+    """The source's start time from ffmpeg's input dump (0 when it states none)."""
+    found = _SOURCE_START.search(stderr)
+    return float(found.group(1)) if found else 0.0
 
 
 def _run(args: list[str], timeout_s: float) -> tools.ToolResult:
@@ -230,9 +276,11 @@ def _run(args: list[str], timeout_s: float) -> tools.ToolResult:
     except tools.ToolTimeout as timeout:
         raise CutError("timeout", str(timeout), transient=True) from timeout
     except tools.ToolFailed as failed:
-        transient = bool(_TRANSIENT_STDERR.search(failed.stderr))
         stderr_tail = _URL_QUERY.sub("?…", failed.stderr[-600:])
         logger.warning("media tool failed", returncode=failed.returncode, stderr_tail=stderr_tail)
+        if failed.returncode < 0:  # killed by a signal (a crash, the OOM killer): says nothing about the media
+            raise CutError("tool_crash", f"ffmpeg died of signal {-failed.returncode}", transient=True) from failed
+        transient = bool(_TRANSIENT_STDERR.search(failed.stderr))
         code = "source_unreachable" if transient else "cut_failed"
         raise CutError(code, "ffmpeg could not cut the clip", transient=transient) from failed
 
@@ -248,6 +296,3 @@ def _bytes_read(stderr: str) -> int | None:
     """
     found = _BYTES_READ.findall(stderr)
     return int(found[-1]) if found else None
-
-
-
