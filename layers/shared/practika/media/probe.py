@@ -9,6 +9,7 @@ video is never parsed as one and never makes ffprobe open another URL or a local
 import json
 import re
 import time
+from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
@@ -25,6 +26,15 @@ SAMPLE_PACKETS = 12
 # sample: at 1 MiB that cost 4 MiB on a 30-minute file; 256 KiB keeps a probe within 2 MB + moov
 # (make bench) for a few more requests while a large moov is read.
 REQUEST_BYTES = 256 * 1024
+# The scan of the video stream (`scan_video`) reads every packet of files up to this size, and
+# decodes each key frame (a picture size can only change there in H.264/HEVC). It reads ~170 MB/s
+# from a local file and ~N MB/s from S3 (docs/UPLOADS.md, `make bench`). Larger files with an
+# index are sampled at SCAN_POINTS key frames spread over the file plus their last SCAN_TAIL_S.
+SCAN_WHOLE_BYTES = 512 * 1024 * 1024
+SCAN_POINTS = 64
+SCAN_TAIL_S = 5.0
+# ffprobe's own network stall limit; the whole run is still bounded by the caller's timeout.
+RW_TIMEOUT_US = 15_000_000
 # stderr phrases that mean the storage could not be read (retry later), not that the file is bad.
 _TRANSPORT_ERRORS = re.compile(
     r"Server returned (5\d\d|403|404)|Connection refused|Connection reset|Connection timed out"
@@ -255,3 +265,79 @@ def decoded_frames(url: str, at_s: float, timeout_s: float, stream_index: int) -
     streams = json.loads(result.stdout or b"{}").get("streams", [])
     value = streams[0].get("nb_read_frames") if streams else None
     return int(value) if value and str(value).isdigit() else 0
+
+
+@dataclass(frozen=True)
+class VideoScan:
+    """What the packets of a video stream say, beyond what its index (or header) states."""
+
+    sizes: frozenset[tuple[int, int]]  # picture sizes of the key frames decoded
+    end_s: float | None  # where the last packet read ends, in the file's time (0 = the file's start)
+    packets: int
+    keyframes: int
+    whole: bool  # every packet was read, not a sample
+    scan_ms: float
+
+
+def _scan_intervals(duration_s: float, start_s: float) -> str:
+    """One key frame at each of SCAN_POINTS evenly spread times, then everything in the last SCAN_TAIL_S."""
+    points = [start_s + duration_s * n / SCAN_POINTS for n in range(SCAN_POINTS)]
+    tail = start_s + max(0.0, duration_s - SCAN_TAIL_S)
+    return ",".join([*(f"{at:.3f}%+#1" for at in points), f"{tail:.3f}%"])
+
+
+@tracer.capture_method
+def scan_video(
+    url: str, stream_index: int, timeout_s: float, *, size_bytes: int, duration_s: float | None, start_s: float
+) -> VideoScan:
+    """Picture sizes of the key frames and the end of the last packet of one video stream.
+
+    The index states one picture size and one duration; the frames can say otherwise (an H.264
+    stream switching to 4096x2304 part-way, a last frame stamped 10 hours on), and a live
+    recording (WebM from a browser's MediaRecorder, fragmented MP4) states no duration at all.
+    Files up to SCAN_WHOLE_BYTES, and every file without a duration, are read whole; larger
+    indexed files are sampled. Only key frames are decoded (`-skip_frame nokey`).
+    """
+    started = time.perf_counter()
+    whole = size_bytes <= SCAN_WHOLE_BYTES or not duration_s
+    sample = [] if whole else ["-read_intervals", _scan_intervals(float(duration_s or 0), start_s)]
+    result = _run(
+        [
+            tools.binary("ffprobe"), "-hide_banner", "-v", "error",
+            "-select_streams", str(stream_index), "-skip_frame", "nokey", *sample,
+            "-show_entries", "packet=pts_time,duration_time:frame=width,height", "-of", "csv",
+            *_input_args(url),
+        ],
+        timeout_s,
+    )  # fmt: skip
+    sizes: set[tuple[int, int]] = set()
+    end: float | None = None
+    packets = keyframes = 0
+    for line in result.stdout.decode("ascii", "replace").splitlines():
+        kind, _, rest = line.partition(",")
+        fields = rest.split(",")
+        if kind == "packet" and len(fields) >= 2:
+            packets += 1
+            pts, duration = _number(fields[0]), _number(fields[1]) or 0.0
+            if pts is not None and (end is None or pts + duration > end):
+                end = pts + duration
+        elif kind == "frame" and len(fields) >= 2:
+            keyframes += 1
+            width, height = _number(fields[0]), _number(fields[1])
+            if width and height:
+                sizes.add((int(width), int(height)))
+    return VideoScan(
+        sizes=frozenset(sizes),
+        end_s=None if end is None else round(end - start_s, 3),
+        packets=packets,
+        keyframes=keyframes,
+        whole=whole,
+        scan_ms=round((time.perf_counter() - started) * 1000, 1),
+    )
+
+
+def _number(text: str) -> float | None:
+    try:
+        return float(text)
+    except ValueError:
+        return None
