@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import http.server
 import shutil
+import struct
 import subprocess
 import threading
 from collections.abc import Iterator
@@ -166,6 +167,50 @@ def make_image(path: Path) -> Path:
     return path
 
 
+def make_resolution_switch(path: Path, *, before: str = "320x240", after: str = "4096x2304") -> Path:
+    """An H.264 MP4 whose stream switches picture size part-way (new SPS at the second key frame).
+
+    Two elementary streams joined: the index (the sample entry) states the first size only.
+    """
+    parts = []
+    for n, (size, source) in enumerate(((before, "testsrc2="), (after, "color=c=blue:"))):
+        part = path.with_name(f"{path.stem}-part{n}.h264")
+        _ffmpeg("-f", "lavfi", "-i", f"{source}size={size}:rate=10:duration=1", "-c:v", "libx264",
+                "-preset", "ultrafast", "-g", "10", "-pix_fmt", "yuv420p", "-f", "h264", str(part))  # fmt: skip
+        parts.append(part.read_bytes())
+        part.unlink()
+    joined = path.with_suffix(".h264")
+    joined.write_bytes(b"".join(parts))
+    _ffmpeg("-r", "10", "-i", str(joined), "-c", "copy", "-movflags", "+faststart", str(path))
+    joined.unlink()
+    return path
+
+
+def make_live_webm(path: Path, *, duration_s: float = 3.0) -> Path:
+    """A WebM written as a live recorder writes it: no Duration element, no Cues (ffmpeg's stand-in
+    for a browser's MediaRecorder output; tests/browserrecorder.py makes the real thing)."""
+    return make_video(path, duration_s=duration_s, vcodec="libvpx-vp9", acodec="libopus",
+                      extra=("-live", "1", "-f", "webm"))  # fmt: skip
+
+
+def make_fragmented_mp4(path: Path, *, duration_s: float = 2.0) -> Path:
+    """An MP4 of fragments (empty moov, a moof per key frame), as live recorders and CMAF write it."""
+    return make_video(path, duration_s=duration_s, faststart=False,
+                      extra=("-movflags", "frag_keyframe+empty_moov+default_base_moof"))  # fmt: skip
+
+
+def make_late_last_frame(path: Path, *, late_s: float = 36000.0, stated_s: float = 2.0) -> Path:
+    """A Matroska file whose last frame is stamped `late_s` seconds while its Duration says `stated_s`."""
+    _ffmpeg("-f", "lavfi", "-i", f"testsrc2=size=160x120:rate=10:duration={stated_s}",
+            "-vf", f"settb=1/1000,setpts='if(eq(N,{int(stated_s * 10) - 1}),{late_s}/TB,PTS)'",
+            "-c:v", "libx264", "-preset", "ultrafast", "-g", "10", "-fps_mode", "passthrough", str(path))  # fmt: skip
+    data = bytearray(path.read_bytes())
+    at = data.find(b"\x44\x89\x88")  # Duration: an 8-byte float in TimecodeScale units (ms)
+    data[at + 3 : at + 11] = struct.pack(">d", stated_s * 1000)
+    path.write_bytes(bytes(data))
+    return path
+
+
 def make_truncated(source: Path, path: Path, keep: float = 0.5) -> Path:
     """The first `keep` of a faststart MP4: the index is intact and promises frames that are not there."""
     data = source.read_bytes()
@@ -251,6 +296,23 @@ def build_corpus(directory: Path, canary_url: str) -> dict[str, MediaCase]:
             "resolution_too_high",
             make_video(d / "too_wide.mp4", duration_s=0.5, size="1920x1080", fps=10, acodec=None),
             mp4, "rejected", code="resolution_too_high",
+        ),
+        # Facts the index does not state: only the stream's packets and frames say them.
+        MediaCase(
+            "resolution_switch", make_resolution_switch(d / "switch.mp4"), mp4, "rejected",
+            code="resolution_too_high",
+        ),
+        MediaCase(
+            "late_last_frame", make_late_last_frame(d / "late_last_frame.mkv"), "video/x-matroska", "rejected",
+            code="too_long",
+        ),
+        MediaCase(
+            "live_webm", make_live_webm(d / "live.webm"), "video/webm", "ready",
+            facts={"container": "webm", "video_codec": "vp9", "audio_codec": "opus", "duration_s": 3.0},
+        ),
+        MediaCase(
+            "fragmented_mp4", make_fragmented_mp4(d / "fragmented.mp4"), mp4, "ready",
+            facts={"container": "mp4", "video_codec": "h264", "audio_codec": "aac", "duration_s": 2.0},
         ),
     ]  # fmt: skip
     return {case.name: case for case in cases}
