@@ -56,11 +56,21 @@ def test_accurate_lasts_exactly_the_requested_length():
 
 def test_fast_keeps_source_timestamps_and_ends_at_the_requested_end():
     # The key frame it starts on is then readable from the output; remux_to_zero finishes the clip.
+    # The end is an input option: like -ss it counts from the source's start time, where an output
+    # -to compared itself with the copied source timestamps (nothing cut from a source starting at 10 s).
     args = command("fast")
     before_input, after_input = args[: args.index("-i")], args[args.index("-i") + 2 :]
 
     assert "-copyts" in before_input
-    assert after_input[after_input.index("-to") + 1] == "4.500000"
+    assert before_input[before_input.index("-to") + 1] == "4.500000"
+    assert "-to" not in after_input
+
+
+def test_the_source_start_time_is_read_from_ffmpegs_input_dump():
+    stderr = "Input #0, mov,mp4, from 'https://x':\n  Duration: 00:00:08.02, start: 9.976009, bitrate: 230 kb/s\n"
+
+    assert cut.source_start_s(stderr) == 9.976009
+    assert cut.source_start_s("Duration: N/A, bitrate: N/A\n") == 0.0
 
 
 def test_fast_copies_the_streams():
