@@ -312,7 +312,7 @@ def build_corpus(directory: Path, canary_url: str) -> dict[str, MediaCase]:
         ),
         MediaCase(
             "fragmented_mp4", make_fragmented_mp4(d / "fragmented.mp4"), mp4, "ready",
-            facts={"container": "mp4", "video_codec": "h264", "audio_codec": "aac", "duration_s": 2.0},
+            facts={"container": "mp4", "video_codec": "h264", "audio_codec": "aac"},
         ),
     ]  # fmt: skip
     return {case.name: case for case in cases}

@@ -8,8 +8,10 @@ many bytes), which is how they prove the probe never downloads a whole file.
 import http.server
 import json
 import os
+import subprocess
 import threading
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -18,9 +20,10 @@ import requests
 from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingError
 
 from practika import aws, settings
+from practika.media import tools
 from practika.videos import store, uploads, validation
 from practika.videos.model import CreateVideoRequest
-from tests import mediafactory
+from tests import browserrecorder, mediafactory
 from tests.conftest import FakeLambdaContext, load_event
 from tests.integration.conftest import (
     Canary,
@@ -104,7 +107,7 @@ def keys_in_bucket() -> list[str]:
 CORPUS_CASES = [
     "h264_aac_mp4", "hevc_mov", "vp9_opus_webm", "h264_mkv", "moov_at_end_mp4", "silent_mp4",
     "audio_only", "image", "text", "zero_bytes", "truncated", "hls_playlist", "ffconcat",
-    "too_long", "resolution_too_high",
+    "too_long", "resolution_too_high", "resolution_switch", "late_last_frame", "live_webm", "fragmented_mp4",
 ]  # fmt: skip
 
 
@@ -147,8 +150,12 @@ def test_each_corpus_file_gets_its_expected_outcome(
     assert canary.hits == []
 
 
-def test_probe_reads_a_fraction_of_a_large_moov_at_end_file(stack: RecordingApp, tmp_path: Path) -> None:
-    # Given a 6 MB, 4 s MP4 whose index sits at the end
+def test_probe_reads_a_fraction_of_a_large_moov_at_end_file(
+    stack: RecordingApp, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given a 6 MB, 4 s MP4 whose index sits at the end, over the size read whole (lowered to 1 MiB)
+    monkeypatch.setenv("SCAN_WHOLE_BYTES", str(1024 * 1024))
+    clear_cached_configuration()
     moov_at_end = mediafactory.make_noise_video(
         tmp_path / "big_moov_at_end.mp4", size_bytes=6 * 1024 * 1024, duration_s=4.0, faststart=False
     )
@@ -429,3 +436,50 @@ def test_a_file_that_crashes_ffprobe_on_every_delivery_is_finally_rejected_as_co
     assert video_item(video_id)["rejection"]["code"] == "corrupt"
     assert f"uploads/{video_id}" not in keys_in_bucket()
     assert "tool_crash" in {getattr(r, "security_event", None) for r in caplog.records}
+
+
+@pytest.fixture(scope="module")
+def browser_recordings(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """Each MediaRecorder format Chrome offers, recorded by a real headless chromium (2 s, fake camera)."""
+    directory = tmp_path_factory.mktemp("recordings")
+
+    def make(name: str) -> tuple[str, Path]:
+        mime_type, suffix = browserrecorder.RECORDINGS[name]
+        return name, browserrecorder.record(directory / f"{name}{suffix}", mime_type, seconds=2.0)
+
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        return dict(pool.map(make, browserrecorder.RECORDINGS))
+
+
+def last_packet_end_s(path: Path) -> float:
+    """Where the file's last packet ends, from the file's start: its true duration."""
+    out = subprocess.run(
+        [tools.binary("ffprobe"), "-v", "error", "-show_entries", "packet=pts_time,duration_time:format=start_time",
+         "-of", "json", str(path)],
+        check=True, capture_output=True,
+    ).stdout  # fmt: skip
+    data = json.loads(out)
+    ends = [float(p["pts_time"]) + float(p.get("duration_time") or 0) for p in data["packets"] if "pts_time" in p]
+    return max(ends) - float(data["format"].get("start_time") or 0)
+
+
+@pytest.mark.parametrize("name", list(browserrecorder.RECORDINGS))
+def test_a_browser_recording_is_ready_with_its_true_duration(
+    name: str, stack: RecordingApp, browser_recordings: dict[str, Path]
+) -> None:
+    # Given a recording made by a browser's MediaRecorder (no Duration, no Cues; or fragmented MP4)
+    path = browser_recordings[name]
+    mime_type, _ = browserrecorder.RECORDINGS[name]
+    case = mediafactory.MediaCase(name, path, mime_type.split(";")[0], "ready")
+    video_id = request_upload(case)
+    put_object(f"uploads/{video_id}", path)
+
+    # When it is validated
+    run_validate(s3_event(f"uploads/{video_id}"))
+
+    # Then it is ready, and its duration is where its video really ends (within a frame of the last packet)
+    item = video_item(video_id)
+    assert item["status"] == "ready", item.get("rejection")
+    assert float(item["media"]["duration_s"]) == pytest.approx(last_packet_end_s(path), abs=0.1)
+    assert 1.5 < float(item["media"]["duration_s"]) < 3.0
+    assert (item["media"]["width"], item["media"]["height"]) == (320, 240)

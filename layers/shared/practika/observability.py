@@ -29,6 +29,7 @@ class MetricName(StrEnum):
     UPLOAD_BYTES = "UploadBytes"
     VALIDATION_FAILURES = "ValidationFailures"
     PROBE_MS = "ProbeMs"
+    SCAN_MS = "ScanMs"
     CLIP_REQUESTS = "ClipRequests"
     CLIP_CREATIONS = "ClipCreations"
     CLIP_DURATION_SECONDS = "ClipDurationSeconds"

@@ -5,7 +5,7 @@ from typing import Any
 
 import pytest
 
-from practika.media.probe import ProbeReport, Sniffed, sniff
+from practika.media.probe import ProbeReport, Sniffed, VideoScan, sniff
 from practika.observability import SecurityEvent
 from practika.settings import MIB, ValidationSettings
 from practika.videos.model import CreateVideoRequest
@@ -227,3 +227,45 @@ def test_a_request_model_keeps_the_file_name_and_refuses_paths() -> None:
     assert ok.filename == "surf session.mp4"
     with pytest.raises(ValueError, match="path separators"):
         CreateVideoRequest(filename="a/b.mp4", content_type="video/mp4", size_bytes=1)
+
+
+def scanned(*sizes: tuple[int, int], end_s: float | None = 10.0, packets: int = 300, whole: bool = True) -> VideoScan:
+    return VideoScan(sizes=frozenset(sizes), end_s=end_s, packets=packets, keyframes=len(sizes), whole=whole,
+                     scan_ms=1.0)  # fmt: skip
+
+
+def test_a_picture_size_over_the_limit_part_way_is_rejected_though_the_index_states_a_small_one() -> None:
+    verdict = judge_report(report(H264, AAC), Sniffed.ISO_BMFF, 5000, LIMITS, scanned((1280, 720), (4096, 2304)))
+
+    assert verdict.code == "resolution_too_high"
+    assert verdict.rejection is not None and "4096x2304 part-way" in verdict.rejection.message
+
+
+def test_a_last_frame_stamped_long_after_the_stated_duration_sets_the_duration() -> None:
+    verdict = judge_report(report(H264, AAC), Sniffed.ISO_BMFF, 5000, LIMITS, scanned((1280, 720), end_s=36000.1))
+
+    assert verdict.code == "too_long"
+
+
+def test_a_recording_that_states_no_duration_takes_it_from_its_packets() -> None:
+    live = report(H264, AAC, duration=0.0, format_name="matroska,webm")
+
+    without_scan = judge_report(live, Sniffed.WEBM, 5000, LIMITS)
+    verdict = judge_report(live, Sniffed.WEBM, 5000, LIMITS, scanned((1280, 720), end_s=12.345))
+
+    assert without_scan.code == "corrupt"
+    assert verdict.media is not None and verdict.media.duration_s == 12.345
+
+
+def test_an_index_promising_more_frames_than_the_file_holds_is_corrupt() -> None:
+    verdict = judge_report(report({**H264, "nb_frames": 2**31 - 1}), Sniffed.ISO_BMFF, 5000, LIMITS,
+                           scanned((1280, 720), packets=50))  # fmt: skip
+
+    assert verdict.code == "corrupt"
+
+
+def test_every_track_s_codec_is_checked_not_only_the_first() -> None:
+    verdict = judge_report(report(H264, AAC, {"codec_type": "audio", "codec_name": "wmav2"}), Sniffed.ISO_BMFF,
+                           5000, LIMITS)  # fmt: skip
+
+    assert verdict.code == "unsupported_codec"

@@ -26,13 +26,12 @@ SAMPLE_PACKETS = 12
 # sample: at 1 MiB that cost 4 MiB on a 30-minute file; 256 KiB keeps a probe within 2 MB + moov
 # (make bench) for a few more requests while a large moov is read.
 REQUEST_BYTES = 256 * 1024
-# The scan of the video stream (`scan_video`) reads every packet of files up to this size, and
-# decodes each key frame (a picture size can only change there in H.264/HEVC). It reads ~170 MB/s
-# from a local file and ~N MB/s from S3 (docs/UPLOADS.md, `make bench`). Larger files with an
-# index are sampled at SCAN_POINTS key frames spread over the file plus their last SCAN_TAIL_S.
-SCAN_WHOLE_BYTES = 512 * 1024 * 1024
+# The scan of a video stream (`scan_video`) reads every packet of files up to the caller's
+# `whole_bytes` (and of every file without a duration), decoding only key frames. Larger indexed
+# files are sampled: one key frame at each of up to SCAN_POINTS times at least SCAN_SPACING_S
+# apart (their durations are the index's). Costs measured in docs/UPLOADS.md and `make bench`.
 SCAN_POINTS = 64
-SCAN_TAIL_S = 5.0
+SCAN_SPACING_S = 2.0
 # ffprobe's own network stall limit; the whole run is still bounded by the caller's timeout.
 RW_TIMEOUT_US = 15_000_000
 # stderr phrases that mean the storage could not be read (retry later), not that the file is bad.
@@ -150,6 +149,7 @@ class Stream(BaseModel):
     avg_frame_rate: str | None = None
     r_frame_rate: str | None = None
     duration: float | None = None
+    nb_frames: int | None = None  # what an MP4 index states (Matroska states none)
     disposition: dict[str, int] = Field(default_factory=dict)
     side_data_list: list[dict[str, Any]] = Field(default_factory=list)
     tags: dict[str, str] = Field(default_factory=dict)
@@ -171,6 +171,7 @@ class Format(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
     format_name: str
+    start_time: float | None = None
     duration: float | None = None
     size: int | None = None
     tags: dict[str, str] = Field(default_factory=dict)
@@ -280,26 +281,32 @@ class VideoScan:
 
 
 def _scan_intervals(duration_s: float, start_s: float) -> str:
-    """One key frame at each of SCAN_POINTS evenly spread times, then everything in the last SCAN_TAIL_S."""
-    points = [start_s + duration_s * n / SCAN_POINTS for n in range(SCAN_POINTS)]
-    tail = start_s + max(0.0, duration_s - SCAN_TAIL_S)
-    return ",".join([*(f"{at:.3f}%+#1" for at in points), f"{tail:.3f}%"])
+    """One packet (after the seek: a key frame) at evenly spread times, SCAN_POINTS at most."""
+    count = max(1, min(SCAN_POINTS, int(duration_s / SCAN_SPACING_S)))
+    return ",".join(f"{start_s + duration_s * n / count:.3f}%+#1" for n in range(count))
 
 
 @tracer.capture_method
 def scan_video(
-    url: str, stream_index: int, timeout_s: float, *, size_bytes: int, duration_s: float | None, start_s: float
+    url: str,
+    stream_index: int,
+    timeout_s: float,
+    *,
+    size_bytes: int,
+    whole_bytes: int,
+    duration_s: float | None,
+    start_s: float,
 ) -> VideoScan:
     """Picture sizes of the key frames and the end of the last packet of one video stream.
 
     The index states one picture size and one duration; the frames can say otherwise (an H.264
     stream switching to 4096x2304 part-way, a last frame stamped 10 hours on), and a live
     recording (WebM from a browser's MediaRecorder, fragmented MP4) states no duration at all.
-    Files up to SCAN_WHOLE_BYTES, and every file without a duration, are read whole; larger
+    Files up to `whole_bytes`, and every file without a duration, are read whole; larger
     indexed files are sampled. Only key frames are decoded (`-skip_frame nokey`).
     """
     started = time.perf_counter()
-    whole = size_bytes <= SCAN_WHOLE_BYTES or not duration_s
+    whole = size_bytes <= whole_bytes or not duration_s
     sample = [] if whole else ["-read_intervals", _scan_intervals(float(duration_s or 0), start_s)]
     result = _run(
         [

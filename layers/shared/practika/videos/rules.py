@@ -14,7 +14,7 @@ from fractions import Fraction
 from typing import Any
 from urllib.parse import unquote_plus
 
-from practika.media.probe import PRETENDERS, ProbeReport, Sniffed, Stream
+from practika.media.probe import PRETENDERS, ProbeReport, Sniffed, Stream, VideoScan
 from practika.observability import SecurityEvent
 from practika.settings import MIB, S3_MIN_PART_BYTES, ValidationSettings
 from practika.videos.model import S3_MAX_PARTS, MediaFacts, Rejection, RejectionCode, S3ObjectRef
@@ -175,8 +175,19 @@ def video_stream(report: ProbeReport) -> Stream | None:
     return next((s for s in report.streams if s.codec_type == "video" and not s.is_picture), None)
 
 
-def judge_report(report: ProbeReport, sniffed: Sniffed, size_bytes: int, limits: ValidationSettings) -> Verdict:
-    """Facts from ffprobe's report, or the first limit they break."""
+# A last packet ending this long after the index's duration means the index understates the file.
+LATE_END_SLACK_S = 1.0
+
+
+def judge_report(
+    report: ProbeReport, sniffed: Sniffed, size_bytes: int, limits: ValidationSettings, scan: VideoScan | None = None
+) -> Verdict:
+    """Facts from ffprobe's report and the scan of the video's packets, or the first limit they break.
+
+    The index (or header) states one picture size and one duration; `scan` says what the stream
+    really holds: every key frame's picture size, and where its last packet ends (the duration of
+    a live recording, which states none, or of a file whose last frame is stamped hours later).
+    """
     container = container_name(report, sniffed)
     if container is None:
         return reject(RejectionCode.UNSUPPORTED_CONTAINER, "the video's container is not MP4, MOV, WebM or MKV")
@@ -189,24 +200,39 @@ def judge_report(report: ProbeReport, sniffed: Sniffed, size_bytes: int, limits:
             SecurityEvent.DISGUISED_MEDIA if has_audio else None,
         )
     audio = next((s for s in report.streams if s.codec_type == "audio"), None)
-    if video.codec_name not in ALLOWED_VIDEO_CODECS:
-        return reject(RejectionCode.UNSUPPORTED_CODEC, f"video codec {video.codec_name} is not supported")
-    if audio is not None and audio.codec_name not in ALLOWED_AUDIO_CODECS:
-        return reject(RejectionCode.UNSUPPORTED_CODEC, f"audio codec {audio.codec_name} is not supported")
+    # Every track, not the first of each kind: a player may pick any of them.
+    for stream in report.streams:
+        if stream.codec_type == "video" and not stream.is_picture and stream.codec_name not in ALLOWED_VIDEO_CODECS:
+            return reject("unsupported_codec", f"video codec {stream.codec_name} is not supported")
+        if stream.codec_type == "audio" and stream.codec_name not in ALLOWED_AUDIO_CODECS:
+            return reject("unsupported_codec", f"audio codec {stream.codec_name} is not supported")
+    if scan is not None and scan.whole and video.nb_frames and scan.packets < video.nb_frames:
+        # Every packet was read: an index promising more (a truncated upload, a forged frame count) lies.
+        return reject(
+            "corrupt",
+            "the file is damaged or incomplete",
+            detail=f"the index states {video.nb_frames} frames; the file holds {scan.packets}",
+        )
     duration = report.format.duration or video.duration or 0.0
+    if scan is not None and scan.end_s is not None and (duration <= 0 or scan.end_s > duration + LATE_END_SLACK_S):
+        duration = scan.end_s
     width, height, fps = video.width or 0, video.height or 0, _fps(video)
     if duration <= 0 or width <= 0 or height <= 0 or fps <= 0:
         return reject(RejectionCode.CORRUPT, "the video has no readable duration, picture size or frame rate")
     if duration > limits.max_duration_s:
-        return reject(RejectionCode.TOO_LONG, f"the video lasts {duration:.1f} s; at most {limits.max_duration_s:g} s")
+        return reject("too_long", f"the video lasts {duration:.1f} s; at most {limits.max_duration_s:g} s")
+    sizes = {(width, height), *(scan.sizes if scan else ())}
+    largest = max(sizes, key=lambda size: (max(size), min(size)))
     if abs(video.rotation) % 180 == 90:
         width, height = height, width
     # Limits are orientation-free: a portrait 1080x1920 passes where 1920x1080 does.
     long_limit, short_limit = max(limits.max_width, limits.max_height), min(limits.max_width, limits.max_height)
-    if max(width, height) > long_limit or min(width, height) > short_limit:
+    if max(largest) > long_limit or min(largest) > short_limit:
+        part_way = "" if largest == (video.width, video.height) else " part-way"
         return reject(
-            RejectionCode.RESOLUTION_TOO_HIGH,
-            f"the video is {width}x{height}; at most {limits.max_width}x{limits.max_height} (either orientation)",
+            "resolution_too_high",
+            f"the video is {largest[0]}x{largest[1]}{part_way}; at most {limits.max_width}x{limits.max_height}"
+            " (either orientation)",
         )
     if fps > limits.max_fps:
         return reject(

@@ -2,15 +2,24 @@
 
 Nothing a client said is trusted: not the file name, not the content type, not the declared
 size. The verdict comes from the first bytes (sniffing), ffprobe's reading of the container
-index over a presigned GET, and a bounded decode sample, checked against configured limits.
+index over a presigned GET, and a scan of the video's packets (every key frame decoded, whole
+up to SCAN_WHOLE_BYTES, else sampled), checked against configured limits.
 """
 
 import time
 from collections.abc import Callable
 
 from practika.media import tools
-from practika.media.probe import ProbeCrashed, ProbeFailed, decoded_frames, probe, sniff
-from practika.observability import MetricName, SecurityEvent, count_by, log_security_event, logger, metrics, tracer
+from practika.media.probe import ProbeCrashed, ProbeFailed, decoded_frames, probe, scan_video, sniff
+from practika.observability import (
+    NAMESPACE,
+    MetricName,
+    SecurityEvent,
+    log_security_event,
+    logger,
+    metrics,
+    tracer,
+)
 from practika.settings import validation_settings
 from practika.videos import store
 from practika.videos.model import Outcome, RejectionCode, S3ObjectRef, VideoStatus
@@ -62,10 +71,20 @@ def inspect(bucket: str, key: str, size_bytes: int, budget_s: float, attempt: in
     try:
         report = probe(url, deadline.left())
         metrics.add_metric(name=MetricName.PROBE_MS, unit="Milliseconds", value=report.probe_ms)
-        verdict = judge_report(report, sniffed, size_bytes, limits)
         stream = video_stream(report)
-        if verdict.media is None or stream is None:
-            return verdict
+        verdict = judge_report(report, sniffed, size_bytes, limits)
+        if (verdict.media is None and verdict.code != "corrupt") or stream is None:
+            return verdict  # (a live recording states no duration: "corrupt" until its packets are read)
+        scan = scan_video(
+            url, stream.index, deadline.left(), size_bytes=size_bytes, whole_bytes=limits.scan_whole_bytes,
+            duration_s=report.format.duration, start_s=report.format.start_time or 0.0,
+        )  # fmt: skip
+        metrics.add_metric(name=MetricName.SCAN_MS, unit="Milliseconds", value=scan.scan_ms)
+        logger.info("video scanned", whole=scan.whole, packets=scan.packets, keyframes=scan.keyframes,
+                    end_s=scan.end_s, scan_ms=scan.scan_ms)  # fmt: skip
+        verdict = judge_report(report, sniffed, size_bytes, limits, scan)
+        if verdict.media is None or not report.format.duration:
+            return verdict  # (without an index the packets read are the file: nothing was promised)
         # ffprobe already decoded the first frames to learn the codec parameters; the tail is what a
         # truncated upload lacks while its index still promises it.
         tail_at = max(0.0, verdict.media.duration_s - TAIL_SAMPLE_S)
