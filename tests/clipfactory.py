@@ -58,6 +58,7 @@ def make_source(
     open_gop: bool = False,
     vfr: bool = False,
     audio_lead_s: float = 0.0,
+    gop: int = GOP,
 ) -> ClipSource:
     """An MP4 (H.264, AAC sine when `audio`) with frame-indexed pictures; moov at the end on request.
 
@@ -71,7 +72,7 @@ def make_source(
     """
     kind = f"{'av' if audio else 'v'}-{'moovend' if moov_at_end else 'faststart'}{'-noisy' if noisy else ''}"
     kind += f"{f'-at{start_s:g}' if start_s else ''}{'-opengop' if open_gop else ''}{'-vfr' if vfr else ''}"
-    kind += f"{f'-lead{audio_lead_s:g}' if audio_lead_s else ''}"
+    kind += f"{f'-lead{audio_lead_s:g}' if audio_lead_s else ''}{f'-gop{gop}' if gop != GOP else ''}"
     path = directory / f"src-{seconds:g}s-{kind}.mp4"
     grain = ",noise=alls=60:allf=t" if noisy else ""
     # Intervals of 50, 50, 20 ms (a 25 fps average), on a millisecond time base.
@@ -85,9 +86,9 @@ def make_source(
         args += ["-f", "lavfi", "-i", f"sine=frequency=440:sample_rate=44100:duration={seconds}"]
     # Open GOPs need B-frames on every GOP boundary: forced, or x264 skips them on these pictures.
     # (and a GOP of 24 frames, so a key frame falls where a B-frame group would end)
-    x264 = f"keyint={GOP}:min-keyint={GOP}:scenecut=0"
+    x264 = f"keyint={gop}:min-keyint={gop}:scenecut=0"
     if open_gop:
-        x264 = f"keyint={GOP - 1}:min-keyint={GOP - 1}:scenecut=0:open-gop=1:bframes=2:b-adapt=0"
+        x264 = f"keyint={gop - 1}:min-keyint={gop - 1}:scenecut=0:open-gop=1:bframes=2:b-adapt=0"
     args += ["-c:v", "libx264", "-preset", "ultrafast", "-crf", "18", "-bf", "2", "-x264-params", x264]
     if vfr:
         args += ["-fps_mode", "passthrough", "-enc_time_base", "1/1000"]
@@ -98,7 +99,7 @@ def make_source(
     if not moov_at_end:
         args += ["-movflags", "+faststart"]
     subprocess.run([*args, str(path)], check=True, capture_output=True)
-    return ClipSource(path=path, seconds=seconds, has_audio=audio, moov_at_end=moov_at_end)
+    return ClipSource(path=path, seconds=seconds, has_audio=audio, moov_at_end=moov_at_end, gop=gop)
 
 
 @dataclass(frozen=True)

@@ -7,6 +7,7 @@ reads), and every check on frames is made on decoded pictures of the generated s
 
 import dataclasses
 import json
+import os
 import threading
 import uuid
 from collections.abc import Iterator
@@ -17,12 +18,14 @@ from typing import Any
 import boto3
 import pytest
 import requests
+from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingError
 
 from practika.clips import rules
 from practika.clips import store as clip_store
 from practika.clips.model import ClipError, ClipRequest, clip_object_key
 from practika.settings import clip_settings
 from practika.videos.model import MediaFacts, Video, VideoStatus, upload_object_key, video_key
+from tests import mediafactory
 from tests.clipfactory import (
     ClipSource,
     SourceFrame,
@@ -54,6 +57,8 @@ def stack(tmp_path_factory: pytest.TempPathFactory, moto_server: tuple[str, Any]
         env.setenv("CLIPS_BUCKET", CLIPS)
         env.setenv("MIN_CLIP_SECONDS", "0.5")
         env.setenv("MAX_CLIP_SECONDS", "6")
+        env.setenv("MAX_WIDTH", "1280")  # what the worker may deliver, like the validation's test limits
+        env.setenv("MAX_HEIGHT", "720")
         env.setenv("MAX_CLIPS_PER_DAY", "1000")
         session = boto3.session.Session(region_name=REGION)
         table = session.resource("dynamodb", endpoint_url=endpoint).Table(TABLE)
@@ -154,11 +159,18 @@ def run_worker(stack: dict[str, Any], event: Any, lambda_context: Any) -> dict:
         }
         for m in messages
     ]
-    result = worker.handler({"Records": records}, lambda_context)
-    failed = {f["itemIdentifier"] for f in result["batchItemFailures"]}
+    try:
+        result = worker.handler({"Records": records}, lambda_context)
+        failed = {f["itemIdentifier"] for f in result["batchItemFailures"]}
+    except BatchProcessingError:  # every record failed: Lambda reports the whole batch failed
+        failed = {m["MessageId"] for m in messages}
     for m in messages:
         if m["MessageId"] not in failed:
             stack["sqs"].delete_message(QueueUrl=stack["queue_url"], ReceiptHandle=m["ReceiptHandle"])
+        else:  # SQS would deliver it again after the visibility timeout: at once here
+            stack["sqs"].change_message_visibility(
+                QueueUrl=stack["queue_url"], ReceiptHandle=m["ReceiptHandle"], VisibilityTimeout=0
+            )
     return {"received": len(messages), "failed": failed}
 
 
@@ -481,3 +493,114 @@ def test_every_layout_gives_the_asked_for_frames_and_reports_the_files_truth(
         assert first_packet_is_keyframe(path)
         wanted = [f.index for f in frames if keyframe.time_s <= f.time_s < end - 0.0005]
         assert decoded[: len(wanted)] == wanted
+
+
+def ask_and_cut(stack, event, lambda_context, source_made: ClipSource, body: dict) -> tuple[str, dict]:
+    video_id = put_video(stack, source_made)
+    status, created = post_clip(event, lambda_context, video_id, body)
+    assert status == 202, created
+    run_worker(stack, event, lambda_context)
+    _, clip = get_clip(event, lambda_context, created["clip_id"])
+    return video_id, clip
+
+
+def test_a_fast_clip_from_a_source_with_one_key_frame_fails_instead_of_breaking_the_length_limit(
+    stack, event, lambda_context, capsys
+):
+    # Given an 8 s source whose only key frame is its first (clips at most 6 s)
+    one_keyframe = make_source(stack["dir"], seconds=8, gop=1000)
+    capsys.readouterr()
+
+    # When a 0.5 s fast clip is asked for near its end
+    video_id, clip = ask_and_cut(stack, event, lambda_context, one_keyframe, {"start_s": 7.0, "end_s": 7.5,
+                                                                             "mode": "fast"})
+
+    # Then the 7.5 s copy is not delivered: the clip fails saying why, and no duration is recorded
+    assert clip["status"] == "failed", clip
+    assert clip["error"]["code"] == "keyframe_too_far"
+    assert "accurate" in clip["error"]["message"]
+    assert not stack["s3"].list_objects_v2(Bucket=CLIPS, Prefix=f"clips/{video_id}/").get("Contents")
+    assert "ClipDurationSeconds" not in capsys.readouterr().out
+
+
+def test_an_accurate_clip_from_a_source_with_one_key_frame_is_cut_where_asked(
+    stack, event, lambda_context, tmp_path
+):
+    one_keyframe = make_source(stack["dir"], seconds=8, gop=1000)
+
+    clip, path = cut_and_fetch(stack, event, lambda_context, one_keyframe,
+                               {"start_s": 7.0, "end_s": 7.5, "mode": "accurate"}, tmp_path)  # fmt: skip
+
+    assert decoded_frame_indices(path) == list(range(175, 188))
+    assert clip["actual"]["start_s"] == 7.0
+
+
+def test_a_last_frame_lasting_ten_hours_never_becomes_a_clip_or_a_metric(stack, event, lambda_context, capsys):
+    # Given a source whose frame at 1.8 s lasts until 36000 s (its record, like a forged index, says 8 s)
+    late = mediafactory.make_late_last_frame(stack["dir"] / "late.mkv")
+    late_mp4 = stack["dir"] / "late.mp4"
+    mediafactory._ffmpeg("-i", str(late), "-c", "copy", str(late_mp4))
+    source_made = make_source(stack["dir"], seconds=8)
+    capsys.readouterr()
+
+    # When a fast clip over that frame is cut (the copy lasts 35,999 s)
+    _, clip = ask_and_cut(stack, event, lambda_context, dataclasses.replace(source_made, path=late_mp4),
+                          {"start_s": 1.0, "end_s": 2.0, "mode": "fast"})  # fmt: skip
+
+    # Then it fails with a clear code and the duration metric never sees it
+    assert clip["status"] == "failed", clip
+    assert clip["error"]["code"] == "output_too_long"
+    assert "ClipDurationSeconds" not in capsys.readouterr().out
+
+
+def test_a_clip_over_the_picture_size_limit_from_a_stream_that_switches_part_way_fails(
+    stack, event, lambda_context
+):
+    # Given a source that switches from 320x240 to 4096x2304 at 1 s (worker limit 1280x720)
+    switch = mediafactory.make_resolution_switch(stack["dir"] / "switch.mp4")
+    source_made = dataclasses.replace(make_source(stack["dir"], seconds=8), path=switch)
+
+    # When a clip of its second part is cut
+    _, clip = ask_and_cut(stack, event, lambda_context, source_made, {"start_s": 1.0, "end_s": 2.0, "mode": "fast"})
+
+    # Then it is not delivered
+    assert clip["status"] == "failed", clip
+    assert clip["error"]["code"] == "output_resolution_too_high"
+    assert "4096x2304" in clip["error"]["message"]
+
+
+@pytest.fixture
+def crashing_ffmpeg(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """An ffmpeg that dies of SIGSEGV, as a decoder crash or the out-of-memory killer would end it."""
+    shim = tmp_path / "bin" / "ffmpeg"
+    shim.parent.mkdir()
+    shim.write_text("#!/bin/sh\nkill -SEGV $$\n")
+    shim.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{shim.parent}:{os.environ['PATH']}")
+
+
+def test_a_crashing_ffmpeg_is_retried_and_the_final_failure_says_how_many_attempts(
+    stack, source, event, lambda_context, crashing_ffmpeg, monkeypatch
+):
+    # Given a clip whose ffmpeg crashes every time
+    video_id = put_video(stack, source)
+    body = {"start_s": 1.0, "end_s": 2.0, "mode": "fast"}
+    _, created = post_clip(event, lambda_context, video_id, body)
+
+    # When SQS delivers the job three times
+    outcomes = [run_worker(stack, event, lambda_context) for _ in range(3)]
+    _, clip = get_clip(event, lambda_context, created["clip_id"])
+
+    # Then the first two deliveries are retried, the third fails the clip with the attempt count
+    assert [len(o["failed"]) for o in outcomes] == [1, 1, 0]
+    assert clip["status"] == "failed"
+    assert clip["error"]["code"] == "tool_crash"
+    assert clip["error"]["attempts"] == 3 and "after 3 attempts" in clip["error"]["message"]
+
+    # and once ffmpeg works again, asking for the clip again cuts it
+    monkeypatch.undo()
+    status, again = post_clip(event, lambda_context, video_id, body)
+    run_worker(stack, event, lambda_context)
+    _, clip = get_clip(event, lambda_context, created["clip_id"])
+    assert (status, again["status"]) == (200, "queued")
+    assert clip["status"] == "ready"

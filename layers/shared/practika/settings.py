@@ -127,6 +127,21 @@ def clip_settings() -> ClipSettings:
     return ClipSettings.from_env()
 
 
+class ClipOutputLimits(EnvSettings):
+    """What the clip worker may deliver: the clip's and the video's limits (the same template parameters)."""
+
+    max_clip_seconds: float = ClipSettings.model_fields["max_clip_seconds"].default
+    max_width: int = ValidationSettings.model_fields["max_width"].default
+    max_height: int = ValidationSettings.model_fields["max_height"].default
+    max_fps: float = ValidationSettings.model_fields["max_fps"].default
+    max_upload_bytes: int = ValidationSettings.model_fields["max_upload_bytes"].default
+
+
+@cache
+def clip_output_limits() -> ClipOutputLimits:
+    return ClipOutputLimits.from_env()
+
+
 class SecurityLogSettings(EnvSettings):
     security_log_group: str
 

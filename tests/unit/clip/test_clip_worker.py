@@ -104,13 +104,13 @@ def test_a_transient_failure_is_retried_and_the_lease_given_back(fakes):
     assert fakes.released == 1
 
 
-def test_a_transient_failure_on_the_last_attempt_fails_the_clip_with_its_code(fakes):
+def test_a_transient_failure_on_the_last_attempt_fails_the_clip_with_its_code_and_the_attempts(fakes):
     fakes.cut_error = CutError("timeout", "ffmpeg ran over", transient=True)
 
     done = clip_worker.process_clip(QUEUED.clip_id, attempt=clip_worker.MAX_ATTEMPTS, remaining_ms=remaining)
 
     assert done is not None and done.status == ClipStatus.FAILED
-    assert done.error == ClipError(code="timeout", message="ffmpeg ran over")
+    assert done.error == ClipError(code="timeout", message="ffmpeg ran over (after 3 attempts)", attempts=3)
 
 
 def test_a_deterministic_failure_fails_the_clip_at_once(fakes, capsys):

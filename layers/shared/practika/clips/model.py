@@ -58,6 +58,7 @@ class ClipErrorCode(StrEnum):
 class ClipError(BaseModel):
     code: ClipErrorCode
     message: str
+    attempts: int | None = None  # how many times the worker tried, when a passing failure used them all
 
 
 class Clip(BaseModel):

@@ -7,16 +7,51 @@ from boto3.exceptions import Boto3Error
 from botocore.exceptions import BotoCoreError, ClientError
 
 from practika.clips import store
-from practika.clips.model import Clip, ClipError, ClipErrorCode, ClipJob, ClipTimes, clip_object_key
+from practika.clips.model import Clip, ClipError, ClipMode, ClipRange, ClipTimes, clip_object_key
 from practika.media import tools
-from practika.media.cut import CutError, cut_clip
+from practika.media.cut import CutError, CutResult, cut_clip
 from practika.observability import MetricName, SecurityEvent, count_by, log_security_event, logger, metrics, tracer
+from practika.settings import ClipOutputLimits, clip_output_limits
 
 # The worker marks a clip failed on this delivery at the latest, so the clip tells the user why
 # before the queue's redrive policy (maxReceiveCount above this) parks the message in the DLQ.
 MAX_ATTEMPTS = 3
 # Seconds kept back from the Lambda's remaining time for the upload and the final status write.
 WORKER_MARGIN_S = 20.0
+
+
+# How far past the requested end a clip may run: a fast copy's B-frame tail, the last frame's display.
+END_SLACK_S = 2.0
+
+
+def output_problem(result: CutResult, requested: ClipRange, limits: ClipOutputLimits) -> tuple[str, str] | None:
+    """(code, message) when what the cut wrote breaks the clip's or the video's limits, else None.
+
+    The request was checked, but the file is what the source's frames made of it: a fast copy
+    from the only key frame of a long video, a last frame lasting ten hours, a picture size that
+    changes part-way. Checked before upload, so such a file never reaches the user or a metric.
+    """
+    too_far_back = requested.start_s - result.start_s
+    if result.duration_s > limits.max_clip_seconds and requested.mode == ClipMode.FAST and too_far_back > 0:
+        return "keyframe_too_far", (
+            f"the nearest key frame is {too_far_back:.1f} s before the start, so a fast clip would last "
+            f"{result.duration_s:.1f} s (at most {limits.max_clip_seconds:g}); an accurate clip starts where asked"
+        )
+    if result.duration_s > limits.max_clip_seconds or result.end_s > requested.end_s + END_SLACK_S:
+        return "output_too_long", (
+            f"the cut lasts {result.duration_s:.1f} s and ends at {result.end_s:.1f} s for a request ending at "
+            f"{requested.end_s:g} s (at most {limits.max_clip_seconds:g} s): the source's timestamps are broken"
+        )
+    long_limit, short_limit = max(limits.max_width, limits.max_height), min(limits.max_width, limits.max_height)
+    if max(result.width, result.height) > long_limit or min(result.width, result.height) > short_limit:
+        return "output_resolution_too_high", (
+            f"the cut is {result.width}x{result.height}; at most {limits.max_width}x{limits.max_height}"
+        )
+    if result.fps > limits.max_fps:
+        return "output_frame_rate_too_high", f"the cut has {result.fps:g} frames a second; at most {limits.max_fps:g}"
+    if result.size_bytes > limits.max_upload_bytes:
+        return "output_too_large", f"the cut is {result.size_bytes} bytes; at most {limits.max_upload_bytes}"
+    return None
 
 
 class ClipRetry(Exception):
@@ -63,6 +98,11 @@ def process_clip(clip_id: str, *, attempt: int, remaining_ms: Callable[[], int])
             mode=clip.requested.mode.value,
             timeout_s=budget_s,
         ) as result:
+            problem = output_problem(result, clip.requested, clip_output_limits())
+            if problem is not None:
+                logger.warning("clip outside limits", start_s=result.start_s, duration_s=result.duration_s,
+                               width=result.width, height=result.height, fps=result.fps)  # fmt: skip
+                raise CutError(*problem, transient=False)
             store.upload_clip(result.path, clip_object_key(clip.video_id, clip_id))
     except CutError as error:
         return _failed(clip, error.code, error.message, transient=error.transient, attempt=attempt)
@@ -99,6 +139,9 @@ def _failed(clip: Clip, code: str, message: str, *, transient: bool, attempt: in
         store.release(clip.clip_id)
         raise ClipRetry(code, message)
     logger.error("clip failed", error_code=code, attempt=attempt, transient=transient)
-    failed = store.mark_failed(clip.clip_id, ClipError(code=code, message=message))
+    error = ClipError(code=code, message=message)
+    if transient:  # every attempt failed the same passing way: say how many were made
+        error = ClipError(code=code, message=f"{message} (after {attempt} attempts)", attempts=attempt)
+    failed = store.mark_failed(clip.clip_id, error)
     count_by(MetricName.CLIP_FAILURES, "code", code)
     return failed
