@@ -105,7 +105,7 @@ class ValidationSettings(EnvSettings):
     probe_timeout_s: float = Field(default=120.0, gt=0)
     # Files up to this size have every packet of their video read and every key frame decoded;
     # larger ones with an index are sampled (practika.media.probe.scan_video, docs/UPLOADS.md).
-    scan_whole_bytes: int = Field(default=256 * MIB, ge=0)
+    scan_whole_bytes: int = Field(default=4 * MIB, ge=0)
 
 
 @cached

@@ -229,9 +229,9 @@ def test_a_request_model_keeps_the_file_name_and_refuses_paths() -> None:
         CreateVideoRequest(filename="a/b.mp4", content_type="video/mp4", size_bytes=1)
 
 
-def scanned(*sizes: tuple[int, int], end_s: float | None = 10.0, packets: int = 300, whole: bool = True) -> VideoScan:
-    return VideoScan(sizes=frozenset(sizes), end_s=end_s, packets=packets, keyframes=len(sizes), whole=whole,
-                     scan_ms=1.0)  # fmt: skip
+def scanned(*sizes: tuple[int, int], end_s: float | None = 10.0, packets: int = 300, points: int = 0) -> VideoScan:
+    return VideoScan(sizes=frozenset(sizes), end_s=end_s, packets=packets, key_packets=len(sizes) if not points else 0,
+                     keyframes=len(sizes), points=points, scan_ms=1.0)  # fmt: skip
 
 
 def test_a_picture_size_over_the_limit_part_way_is_rejected_though_the_index_states_a_small_one() -> None:
@@ -269,3 +269,10 @@ def test_every_track_s_codec_is_checked_not_only_the_first() -> None:
                            5000, LIMITS)  # fmt: skip
 
     assert verdict.code == "unsupported_codec"
+
+
+def test_a_sample_point_that_decodes_nothing_means_the_file_lacks_what_its_index_promises() -> None:
+    # Eight spread points and the tail: the tail (a truncated upload) decoded nothing
+    verdict = judge_report(report(H264), Sniffed.ISO_BMFF, 5000, LIMITS, scanned(*[(1280, 720)] * 8, points=9))
+
+    assert verdict.code == "corrupt"

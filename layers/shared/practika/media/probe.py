@@ -18,20 +18,24 @@ from pydantic import BaseModel, ConfigDict, Field
 from practika.media import tools
 from practika.observability import tracer
 
-# Packets read at each decode sample point: enough to decode a few frames, bounded in bytes.
+# Packets read at the tail sample point (from TAIL_S before the end): enough for a key frame.
 SAMPLE_PACKETS = 12
-# Size of each HTTP range request ffprobe makes after the first (media.tools.input_options).
+TAIL_S = 1.0
+# Size of each HTTP range request ffprobe makes (the first ones, while it reads headers, smaller).
 # Once a read runs past the first request (a moov atom over 64 KiB: any video over a few minutes)
 # every later request is REQUEST_BYTES, including the few-KB reads for stream info and the tail
 # sample: at 1 MiB that cost 4 MiB on a 30-minute file; 256 KiB keeps a probe within 2 MB + moov
 # (make bench) for a few more requests while a large moov is read.
 REQUEST_BYTES = 256 * 1024
 # The scan of a video stream (`scan_video`) reads every packet of files up to the caller's
-# `whole_bytes` (and of every file without a duration), decoding only key frames. Larger indexed
-# files are sampled: one key frame at each of up to SCAN_POINTS times at least SCAN_SPACING_S
-# apart (their durations are the index's). Costs measured in docs/UPLOADS.md and `make bench`.
-SCAN_POINTS = 64
+# `whole_bytes` (and of every file without a duration), decoding only key frames, in 1 MiB
+# requests. Larger indexed files are sampled: the key frame at each of up to SCAN_POINTS times at
+# least SCAN_SPACING_S apart, each in one or two 64 KiB requests (about 1 MB in all on 720p,
+# against the probe's 2 MB + index; docs/UPLOADS.md, `make bench`).
+SCAN_POINTS = 8
 SCAN_SPACING_S = 2.0
+SCAN_WHOLE_REQUEST_BYTES = 1024 * 1024
+SCAN_POINT_REQUEST_BYTES = 64 * 1024
 # ffprobe's own network stall limit; the whole run is still bounded by the caller's timeout.
 RW_TIMEOUT_US = 15_000_000
 # stderr phrases that mean the storage could not be read (retry later), not that the file is bad.
@@ -201,7 +205,16 @@ class ProbeCrashed(Exception):
     """ffprobe died of a signal (a crash, the out-of-memory killer): no verdict on the file yet."""
 
 
-def _input_args(url: str) -> list[str]:
+def _input_args(url: str, first_bytes: int = INITIAL_REQUEST_BYTES, then_bytes: int = REQUEST_BYTES) -> list[str]:
+    options = tools.locked_input_options()
+    if url.startswith("https:"):
+        options.update(tools.ca_bundle_options())
+    options["rw_timeout"] = str(RW_TIMEOUT_US)
+    # Bounded range requests: an open-ended `bytes=N-` makes the server stream the rest of the file
+    # into socket buffers even though ffprobe stops reading after the index.
+    options["initial_request_size"] = str(first_bytes)
+    options["request_size"] = str(then_bytes)
+    options["multiple_requests"] = "1"
     args: list[str] = []
     for name, value in tools.input_options(url, request_bytes=REQUEST_BYTES).items():
         args += [f"-{name}", value]
@@ -246,28 +259,6 @@ def probe(url: str, timeout_s: float) -> ProbeReport:
     )
 
 
-@tracer.capture_method
-def decoded_frames(url: str, at_s: float, timeout_s: float, stream_index: int) -> int:
-    """Frames of one video stream that decode from a bounded sample read at `at_s` seconds.
-
-    A truncated file keeps an index promising frames that are not there: the sample near the end
-    decodes nothing. Only SAMPLE_PACKETS packets are read, so the cost does not grow with the file.
-    """
-    interval = f"{at_s:.3f}%+#{SAMPLE_PACKETS}" if at_s > 0 else f"%+#{SAMPLE_PACKETS}"
-    result = _run(
-        [
-            tools.binary("ffprobe"), "-hide_banner", "-v", "error",
-            "-select_streams", str(stream_index), "-count_frames", "-read_intervals", interval,
-            "-show_entries", "stream=nb_read_frames", "-print_format", "json",
-            *_input_args(url),
-        ],
-        timeout_s,
-    )  # fmt: skip
-    streams = json.loads(result.stdout or b"{}").get("streams", [])
-    value = streams[0].get("nb_read_frames") if streams else None
-    return int(value) if value and str(value).isdigit() else 0
-
-
 @dataclass(frozen=True)
 class VideoScan:
     """What the packets of a video stream say, beyond what its index (or header) states."""
@@ -275,15 +266,22 @@ class VideoScan:
     sizes: frozenset[tuple[int, int]]  # picture sizes of the key frames decoded
     end_s: float | None  # where the last packet read ends, in the file's time (0 = the file's start)
     packets: int
-    keyframes: int
-    whole: bool  # every packet was read, not a sample
+    key_packets: int  # packets flagged as key frames
+    keyframes: int  # key frames decoded
+    points: int  # places sampled (each must decode a key frame); 0 when the whole stream was read
     scan_ms: float
 
+    @property
+    def whole(self) -> bool:
+        return self.points == 0
 
-def _scan_intervals(duration_s: float, start_s: float) -> str:
-    """One packet (after the seek: a key frame) at evenly spread times, SCAN_POINTS at most."""
+
+def _scan_intervals(duration_s: float, start_s: float) -> list[str]:
+    """One packet (after the seek: a key frame) at evenly spread times, SCAN_POINTS at most, then
+    SAMPLE_PACKETS from TAIL_S before the end, what a truncated upload lacks while its index promises it."""
     count = max(1, min(SCAN_POINTS, int(duration_s / SCAN_SPACING_S)))
-    return ",".join(f"{start_s + duration_s * n / count:.3f}%+#1" for n in range(count))
+    points = [f"{start_s + duration_s * n / count:.3f}%+#1" for n in range(count)]
+    return [*points, f"{start_s + max(0.0, duration_s - TAIL_S):.3f}%+#{SAMPLE_PACKETS}"]
 
 
 @tracer.capture_method
@@ -303,28 +301,31 @@ def scan_video(
     stream switching to 4096x2304 part-way, a last frame stamped 10 hours on), and a live
     recording (WebM from a browser's MediaRecorder, fragmented MP4) states no duration at all.
     Files up to `whole_bytes`, and every file without a duration, are read whole; larger
-    indexed files are sampled. Only key frames are decoded (`-skip_frame nokey`).
+    indexed files are sampled, their tail included. Only key frames are decoded (`-skip_frame nokey`).
     """
     started = time.perf_counter()
     whole = size_bytes <= whole_bytes or not duration_s
-    sample = [] if whole else ["-read_intervals", _scan_intervals(float(duration_s or 0), start_s)]
+    intervals = [] if whole else _scan_intervals(float(duration_s or 0), start_s)
+    sample = ["-read_intervals", ",".join(intervals)] if intervals else []
+    request_bytes = SCAN_WHOLE_REQUEST_BYTES if whole else SCAN_POINT_REQUEST_BYTES
     result = _run(
         [
             tools.binary("ffprobe"), "-hide_banner", "-v", "error",
             "-select_streams", str(stream_index), "-skip_frame", "nokey", *sample,
-            "-show_entries", "packet=pts_time,duration_time:frame=width,height", "-of", "csv",
-            *_input_args(url),
+            "-show_entries", "packet=pts_time,duration_time,flags:frame=width,height", "-of", "csv",
+            *_input_args(url, request_bytes, request_bytes),
         ],
         timeout_s,
     )  # fmt: skip
     sizes: set[tuple[int, int]] = set()
     end: float | None = None
-    packets = keyframes = 0
+    packets = key_packets = keyframes = 0
     for line in result.stdout.decode("ascii", "replace").splitlines():
         kind, _, rest = line.partition(",")
         fields = rest.split(",")
         if kind == "packet" and len(fields) >= 2:
             packets += 1
+            key_packets += len(fields) >= 3 and fields[2].startswith("K")
             pts, duration = _number(fields[0]), _number(fields[1]) or 0.0
             if pts is not None and (end is None or pts + duration > end):
                 end = pts + duration
@@ -337,8 +338,9 @@ def scan_video(
         sizes=frozenset(sizes),
         end_s=None if end is None else round(end - start_s, 3),
         packets=packets,
+        key_packets=key_packets,
         keyframes=keyframes,
-        whole=whole,
+        points=len(intervals),
         scan_ms=round((time.perf_counter() - started) * 1000, 1),
     )
 

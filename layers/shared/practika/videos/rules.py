@@ -175,8 +175,26 @@ def video_stream(report: ProbeReport) -> Stream | None:
     return next((s for s in report.streams if s.codec_type == "video" and not s.is_picture), None)
 
 
-# A last packet ending this long after the index's duration means the index understates the file.
+# A last packet ending this long after the index's duration means the index understates the file;
+# this long before the video's own, that the file lacks what the index promises.
 LATE_END_SLACK_S = 1.0
+EARLY_END_SLACK_S = 1.0
+
+
+def _index_lie(scan: VideoScan, video: Stream) -> str | None:
+    """What the index promises that the packets do not hold (a truncated upload, a forged frame count)."""
+    if not scan.whole:
+        if scan.keyframes < scan.points:
+            return f"{scan.points - scan.keyframes} of {scan.points} sample points decode nothing"
+        return None
+    if scan.keyframes < max(1, scan.key_packets):
+        # (a decoder refuses a frame claiming a picture over tools.max_pixels: nothing is allocated)
+        return f"{scan.keyframes} of {scan.key_packets} key frames decode"
+    if video.nb_frames and scan.packets < video.nb_frames:
+        return f"the index states {video.nb_frames} frames; the file holds {scan.packets}"
+    if video.duration and (scan.end_s is None or scan.end_s < video.duration - EARLY_END_SLACK_S):
+        return f"the index states {video.duration:.3f} s of video; its packets end at {scan.end_s} s"
+    return None
 
 
 def judge_report(
@@ -206,17 +224,16 @@ def judge_report(
             return reject("unsupported_codec", f"video codec {stream.codec_name} is not supported")
         if stream.codec_type == "audio" and stream.codec_name not in ALLOWED_AUDIO_CODECS:
             return reject("unsupported_codec", f"audio codec {stream.codec_name} is not supported")
-    if scan is not None and scan.whole and video.nb_frames and scan.packets < video.nb_frames:
-        # Every packet was read: an index promising more (a truncated upload, a forged frame count) lies.
-        return reject(
-            "corrupt",
-            "the file is damaged or incomplete",
-            detail=f"the index states {video.nb_frames} frames; the file holds {scan.packets}",
-        )
     duration = report.format.duration or video.duration or 0.0
+    if scan is not None and (lie := _index_lie(scan, video)):
+        return reject("corrupt", "the file is damaged or incomplete", detail=lie)
     if scan is not None and scan.end_s is not None and (duration <= 0 or scan.end_s > duration + LATE_END_SLACK_S):
         duration = scan.end_s
     width, height, fps = video.width or 0, video.height or 0, _fps(video)
+    if scan is not None and scan.whole and scan.end_s and video.avg_frame_rate in (None, "0/0"):
+        # A live recording states no average rate, and its guessed r_frame_rate follows the first
+        # few (irregular) timestamps: count the frames instead.
+        fps = round(scan.packets / scan.end_s, 3)
     if duration <= 0 or width <= 0 or height <= 0 or fps <= 0:
         return reject(RejectionCode.CORRUPT, "the video has no readable duration, picture size or frame rate")
     if duration > limits.max_duration_s:

@@ -10,7 +10,7 @@ import time
 from collections.abc import Callable
 
 from practika.media import tools
-from practika.media.probe import ProbeCrashed, ProbeFailed, decoded_frames, probe, scan_video, sniff
+from practika.media.probe import ProbeCrashed, ProbeFailed, probe, scan_video, sniff
 from practika.observability import (
     NAMESPACE,
     MetricName,
@@ -38,7 +38,6 @@ from practika.videos.rules import (
 # Below this much time a probe could not finish fairly: the message is retried instead of the
 # video being rejected for our lack of time.
 MIN_PROBE_BUDGET_S = 3.0
-TAIL_SAMPLE_S = 1.0
 
 
 class NotEnoughTime(Exception):
@@ -82,16 +81,7 @@ def inspect(bucket: str, key: str, size_bytes: int, budget_s: float, attempt: in
         metrics.add_metric(name=MetricName.SCAN_MS, unit="Milliseconds", value=scan.scan_ms)
         logger.info("video scanned", whole=scan.whole, packets=scan.packets, keyframes=scan.keyframes,
                     end_s=scan.end_s, scan_ms=scan.scan_ms)  # fmt: skip
-        verdict = judge_report(report, sniffed, size_bytes, limits, scan)
-        if verdict.media is None or not report.format.duration:
-            return verdict  # (without an index the packets read are the file: nothing was promised)
-        # ffprobe already decoded the first frames to learn the codec parameters; the tail is what a
-        # truncated upload lacks while its index still promises it.
-        tail_at = max(0.0, verdict.media.duration_s - TAIL_SAMPLE_S)
-        if decoded_frames(url, tail_at, deadline.left(), stream.index) == 0:
-            return reject(
-                RejectionCode.CORRUPT, "the file is damaged or incomplete", detail=f"no frame decodes at {tail_at}s"
-            )
+        return judge_report(report, sniffed, size_bytes, limits, scan)
     except ProbeFailed as failed:
         return judge_unreadable(sniffed, failed.detail)
     except ProbeCrashed as crashed:
@@ -101,8 +91,7 @@ def inspect(bucket: str, key: str, size_bytes: int, budget_s: float, attempt: in
             RejectionCode.CORRUPT, "the file could not be read", SecurityEvent.TOOL_CRASH, detail=str(crashed)
         )
     except tools.ToolTimeout as timeout:
-        return reject(RejectionCode.PROBE_TIMEOUT, "the file could not be read in time", detail=str(timeout))
-    return verdict
+        return reject("probe_timeout", "the file could not be read in time", detail=str(timeout))
 
 
 def _time_budget(remaining_ms: int) -> float:
