@@ -24,7 +24,7 @@ from tests.mediafactory import Canary
 CORPUS_CASES = [
     "h264_aac_mp4", "hevc_mov", "vp9_opus_webm", "h264_mkv", "moov_at_end_mp4", "silent_mp4",
     "audio_only", "image", "text", "zero_bytes", "truncated", "hls_playlist", "ffconcat",
-    "too_long", "resolution_too_high",
+    "too_long", "resolution_too_high", "resolution_switch", "late_last_frame", "live_webm", "fragmented_mp4",
 ]  # fmt: skip
 MULTIPART = "multipart_noise_mp4"
 PART_BYTES = int(mediafactory.STACK_PARAMS["MultipartPartBytes"])
