@@ -112,8 +112,18 @@ class SourceFrame:
 def source_frames(path: Path) -> list[SourceFrame]:
     """Every picture of a frame-indexed file in display order, with its time and key-frame flag."""
     out = subprocess.run(
-        [binary("ffprobe"), "-v", "error", "-select_streams", "v:0", "-show_entries",
-         "frame=best_effort_timestamp_time,key_frame:format=start_time", "-of", "json", str(path)],
+        [
+            binary("ffprobe"),
+            "-v",
+            "error",
+            "-select_streams",
+            "v:0",
+            "-show_entries",
+            "frame=best_effort_timestamp_time,key_frame:format=start_time",
+            "-of",
+            "json",
+            str(path),
+        ],
         check=True,
         capture_output=True,
     ).stdout
@@ -167,8 +177,16 @@ def decoded_frame_indices(path: Path) -> list[int]:
 def stream_facts(path: Path) -> dict[str, dict[str, float]]:
     """ffprobe's start and duration of each stream type, and the format's."""
     out = subprocess.run(
-        [binary("ffprobe"), "-v", "error", "-show_entries",
-         "stream=codec_type,start_time,duration:format=start_time,duration", "-of", "json", str(path)],
+        [
+            binary("ffprobe"),
+            "-v",
+            "error",
+            "-show_entries",
+            "stream=codec_type,start_time,duration:format=start_time,duration",
+            "-of",
+            "json",
+            str(path),
+        ],
         check=True,
         capture_output=True,
     ).stdout

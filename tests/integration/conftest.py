@@ -23,18 +23,7 @@ TEMPLATE_RESOURCES = load_template()["Resources"]
 
 def clear_cached_configuration() -> None:
     """Settings and clients are cached per container; tests change the environment between cases."""
-    for cached in (
-        aws.client,
-        aws.table,
-        settings.storage_settings,
-        settings.upload_settings,
-        settings.validation_settings,
-        settings.clip_settings,
-        settings.clip_output_limits,
-        router_settings,
-        settings.security_log_settings,
-    ):
-        cached.cache_clear()
+    settings.reset()
 
 
 def create_table_from_template(dynamodb: Any, logical_id: str, name: str) -> None:

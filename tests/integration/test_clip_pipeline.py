@@ -512,8 +512,9 @@ def test_a_fast_clip_from_a_source_with_one_key_frame_fails_instead_of_breaking_
     capsys.readouterr()
 
     # When a 0.5 s fast clip is asked for near its end
-    video_id, clip = ask_and_cut(stack, event, lambda_context, one_keyframe, {"start_s": 7.0, "end_s": 7.5,
-                                                                             "mode": "fast"})
+    video_id, clip = ask_and_cut(
+        stack, event, lambda_context, one_keyframe, {"start_s": 7.0, "end_s": 7.5, "mode": "fast"}
+    )
 
     # Then the 7.5 s copy is not delivered: the clip fails saying why, and no duration is recorded
     assert clip["status"] == "failed", clip
@@ -523,9 +524,7 @@ def test_a_fast_clip_from_a_source_with_one_key_frame_fails_instead_of_breaking_
     assert "ClipDurationSeconds" not in capsys.readouterr().out
 
 
-def test_an_accurate_clip_from_a_source_with_one_key_frame_is_cut_where_asked(
-    stack, event, lambda_context, tmp_path
-):
+def test_an_accurate_clip_from_a_source_with_one_key_frame_is_cut_where_asked(stack, event, lambda_context, tmp_path):
     one_keyframe = make_source(stack["dir"], seconds=8, gop=1000)
 
     clip, path = cut_and_fetch(stack, event, lambda_context, one_keyframe,
@@ -553,9 +552,7 @@ def test_a_last_frame_lasting_ten_hours_never_becomes_a_clip_or_a_metric(stack, 
     assert "ClipDurationSeconds" not in capsys.readouterr().out
 
 
-def test_a_clip_over_the_picture_size_limit_from_a_stream_that_switches_part_way_fails(
-    stack, event, lambda_context
-):
+def test_a_clip_over_the_picture_size_limit_from_a_stream_that_switches_part_way_fails(stack, event, lambda_context):
     # Given a source that switches from 320x240 to 4096x2304 at 1 s (worker limit 1280x720)
     switch = mediafactory.make_resolution_switch(stack["dir"] / "switch.mp4")
     source_made = dataclasses.replace(make_source(stack["dir"], seconds=8), path=switch)

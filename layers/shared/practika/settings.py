@@ -137,7 +137,7 @@ class ClipOutputLimits(EnvSettings):
     max_upload_bytes: int = ValidationSettings.model_fields["max_upload_bytes"].default
 
 
-@cache
+@cached
 def clip_output_limits() -> ClipOutputLimits:
     return ClipOutputLimits.from_env()
 

@@ -48,11 +48,18 @@ class ClipErrorCode(StrEnum):
     TIMEOUT = "timeout"
     SOURCE_UNREACHABLE = "source_unreachable"
     STORAGE_ERROR = "storage_error"
+    TOOL_CRASH = "tool_crash"  # ffmpeg/ffprobe killed by a signal: no verdict on the media
     # Final ones.
     SOURCE_MISSING = "source_missing"
     SOURCE_REPLACED = "source_replaced"
     CUT_FAILED = "cut_failed"
     EMPTY_CLIP = "empty_clip"
+    # The written file breaks the limits (checked before upload).
+    KEYFRAME_TOO_FAR = "keyframe_too_far"
+    OUTPUT_TOO_LONG = "output_too_long"
+    OUTPUT_RESOLUTION_TOO_HIGH = "output_resolution_too_high"
+    OUTPUT_FRAME_RATE_TOO_HIGH = "output_frame_rate_too_high"
+    OUTPUT_TOO_LARGE = "output_too_large"
 
 
 class ClipError(BaseModel):

@@ -68,7 +68,9 @@ def new_clip(video: Video, request: ClipRange) -> Clip:
 
 # Failures that say nothing about the request (S3 or the network were down, time ran out): the
 # same clip asked for again is cut again. Failures of the media itself stay final.
-RETRYABLE_FAILURES = frozenset({"timeout", "source_unreachable", "storage_error", "tool_crash"})
+RETRYABLE_FAILURES = frozenset(
+    {ClipErrorCode.TIMEOUT, ClipErrorCode.SOURCE_UNREACHABLE, ClipErrorCode.STORAGE_ERROR, ClipErrorCode.TOOL_CRASH}
+)
 
 
 def needs_requeue(clip: Clip, now: datetime) -> bool:

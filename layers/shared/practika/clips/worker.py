@@ -7,7 +7,16 @@ from boto3.exceptions import Boto3Error
 from botocore.exceptions import BotoCoreError, ClientError
 
 from practika.clips import store
-from practika.clips.model import Clip, ClipError, ClipMode, ClipRange, ClipTimes, clip_object_key
+from practika.clips.model import (
+    Clip,
+    ClipError,
+    ClipErrorCode,
+    ClipJob,
+    ClipMode,
+    ClipRange,
+    ClipTimes,
+    clip_object_key,
+)
 from practika.media import tools
 from practika.media.cut import CutError, CutResult, cut_clip
 from practika.observability import MetricName, SecurityEvent, count_by, log_security_event, logger, metrics, tracer
@@ -24,7 +33,9 @@ WORKER_MARGIN_S = 20.0
 END_SLACK_S = 2.0
 
 
-def output_problem(result: CutResult, requested: ClipRange, limits: ClipOutputLimits) -> tuple[str, str] | None:
+def output_problem(
+    result: CutResult, requested: ClipRange, limits: ClipOutputLimits
+) -> tuple[ClipErrorCode, str] | None:
     """(code, message) when what the cut wrote breaks the clip's or the video's limits, else None.
 
     The request was checked, but the file is what the source's frames made of it: a fast copy
@@ -33,24 +44,30 @@ def output_problem(result: CutResult, requested: ClipRange, limits: ClipOutputLi
     """
     too_far_back = requested.start_s - result.start_s
     if result.duration_s > limits.max_clip_seconds and requested.mode == ClipMode.FAST and too_far_back > 0:
-        return "keyframe_too_far", (
+        return ClipErrorCode.KEYFRAME_TOO_FAR, (
             f"the nearest key frame is {too_far_back:.1f} s before the start, so a fast clip would last "
             f"{result.duration_s:.1f} s (at most {limits.max_clip_seconds:g}); an accurate clip starts where asked"
         )
     if result.duration_s > limits.max_clip_seconds or result.end_s > requested.end_s + END_SLACK_S:
-        return "output_too_long", (
+        return ClipErrorCode.OUTPUT_TOO_LONG, (
             f"the cut lasts {result.duration_s:.1f} s and ends at {result.end_s:.1f} s for a request ending at "
             f"{requested.end_s:g} s (at most {limits.max_clip_seconds:g} s): the source's timestamps are broken"
         )
     long_limit, short_limit = max(limits.max_width, limits.max_height), min(limits.max_width, limits.max_height)
     if max(result.width, result.height) > long_limit or min(result.width, result.height) > short_limit:
-        return "output_resolution_too_high", (
+        return ClipErrorCode.OUTPUT_RESOLUTION_TOO_HIGH, (
             f"the cut is {result.width}x{result.height}; at most {limits.max_width}x{limits.max_height}"
         )
     if result.fps > limits.max_fps:
-        return "output_frame_rate_too_high", f"the cut has {result.fps:g} frames a second; at most {limits.max_fps:g}"
+        return (
+            ClipErrorCode.OUTPUT_FRAME_RATE_TOO_HIGH,
+            f"the cut has {result.fps:g} frames a second; at most {limits.max_fps:g}",
+        )
     if result.size_bytes > limits.max_upload_bytes:
-        return "output_too_large", f"the cut is {result.size_bytes} bytes; at most {limits.max_upload_bytes}"
+        return (
+            ClipErrorCode.OUTPUT_TOO_LARGE,
+            f"the cut is {result.size_bytes} bytes; at most {limits.max_upload_bytes}",
+        )
     return None
 
 

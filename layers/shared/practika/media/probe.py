@@ -21,7 +21,7 @@ from practika.observability import tracer
 # Packets read at the tail sample point (from TAIL_S before the end): enough for a key frame.
 SAMPLE_PACKETS = 12
 TAIL_S = 1.0
-# Size of each HTTP range request ffprobe makes (the first ones, while it reads headers, smaller).
+# Size of each HTTP range request ffprobe makes after the first (media.tools.input_options).
 # Once a read runs past the first request (a moov atom over 64 KiB: any video over a few minutes)
 # every later request is REQUEST_BYTES, including the few-KB reads for stream info and the tail
 # sample: at 1 MiB that cost 4 MiB on a 30-minute file; 256 KiB keeps a probe within 2 MB + moov
@@ -30,14 +30,12 @@ REQUEST_BYTES = 256 * 1024
 # The scan of a video stream (`scan_video`) reads every packet of files up to the caller's
 # `whole_bytes` (and of every file without a duration), decoding only key frames, in 1 MiB
 # requests. Larger indexed files are sampled: the key frame at each of up to SCAN_POINTS times at
-# least SCAN_SPACING_S apart, each in one or two 64 KiB requests (about 1 MB in all on 720p,
-# against the probe's 2 MB + index; docs/UPLOADS.md, `make bench`).
+# least SCAN_SPACING_S apart, and the tail, in 64 KiB requests (0.1-0.3 MB on 720p besides the
+# index, which this run reads again; docs/UPLOADS.md, `make bench`).
 SCAN_POINTS = 8
 SCAN_SPACING_S = 2.0
 SCAN_WHOLE_REQUEST_BYTES = 1024 * 1024
 SCAN_POINT_REQUEST_BYTES = 64 * 1024
-# ffprobe's own network stall limit; the whole run is still bounded by the caller's timeout.
-RW_TIMEOUT_US = 15_000_000
 # stderr phrases that mean the storage could not be read (retry later), not that the file is bad.
 _TRANSPORT_ERRORS = re.compile(
     r"Server returned (5\d\d|403|404)|Connection refused|Connection reset|Connection timed out"
@@ -205,18 +203,9 @@ class ProbeCrashed(Exception):
     """ffprobe died of a signal (a crash, the out-of-memory killer): no verdict on the file yet."""
 
 
-def _input_args(url: str, first_bytes: int = INITIAL_REQUEST_BYTES, then_bytes: int = REQUEST_BYTES) -> list[str]:
-    options = tools.locked_input_options()
-    if url.startswith("https:"):
-        options.update(tools.ca_bundle_options())
-    options["rw_timeout"] = str(RW_TIMEOUT_US)
-    # Bounded range requests: an open-ended `bytes=N-` makes the server stream the rest of the file
-    # into socket buffers even though ffprobe stops reading after the index.
-    options["initial_request_size"] = str(first_bytes)
-    options["request_size"] = str(then_bytes)
-    options["multiple_requests"] = "1"
+def _input_args(url: str, request_bytes: int = REQUEST_BYTES) -> list[str]:
     args: list[str] = []
-    for name, value in tools.input_options(url, request_bytes=REQUEST_BYTES).items():
+    for name, value in tools.input_options(url, request_bytes=request_bytes).items():
         args += [f"-{name}", value]
     return [*args, "-i", url]
 
@@ -313,7 +302,7 @@ def scan_video(
             tools.binary("ffprobe"), "-hide_banner", "-v", "error",
             "-select_streams", str(stream_index), "-skip_frame", "nokey", *sample,
             "-show_entries", "packet=pts_time,duration_time,flags:frame=width,height", "-of", "csv",
-            *_input_args(url, request_bytes, request_bytes),
+            *_input_args(url, request_bytes),
         ],
         timeout_s,
     )  # fmt: skip

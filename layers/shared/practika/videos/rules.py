@@ -221,12 +221,12 @@ def judge_report(
     # Every track, not the first of each kind: a player may pick any of them.
     for stream in report.streams:
         if stream.codec_type == "video" and not stream.is_picture and stream.codec_name not in ALLOWED_VIDEO_CODECS:
-            return reject("unsupported_codec", f"video codec {stream.codec_name} is not supported")
+            return reject(RejectionCode.UNSUPPORTED_CODEC, f"video codec {stream.codec_name} is not supported")
         if stream.codec_type == "audio" and stream.codec_name not in ALLOWED_AUDIO_CODECS:
-            return reject("unsupported_codec", f"audio codec {stream.codec_name} is not supported")
+            return reject(RejectionCode.UNSUPPORTED_CODEC, f"audio codec {stream.codec_name} is not supported")
     duration = report.format.duration or video.duration or 0.0
     if scan is not None and (lie := _index_lie(scan, video)):
-        return reject("corrupt", "the file is damaged or incomplete", detail=lie)
+        return reject(RejectionCode.CORRUPT, "the file is damaged or incomplete", detail=lie)
     if scan is not None and scan.end_s is not None and (duration <= 0 or scan.end_s > duration + LATE_END_SLACK_S):
         duration = scan.end_s
     width, height, fps = video.width or 0, video.height or 0, _fps(video)
@@ -237,7 +237,7 @@ def judge_report(
     if duration <= 0 or width <= 0 or height <= 0 or fps <= 0:
         return reject(RejectionCode.CORRUPT, "the video has no readable duration, picture size or frame rate")
     if duration > limits.max_duration_s:
-        return reject("too_long", f"the video lasts {duration:.1f} s; at most {limits.max_duration_s:g} s")
+        return reject(RejectionCode.TOO_LONG, f"the video lasts {duration:.1f} s; at most {limits.max_duration_s:g} s")
     sizes = {(width, height), *(scan.sizes if scan else ())}
     largest = max(sizes, key=lambda size: (max(size), min(size)))
     if abs(video.rotation) % 180 == 90:
@@ -247,7 +247,7 @@ def judge_report(
     if max(largest) > long_limit or min(largest) > short_limit:
         part_way = "" if largest == (video.width, video.height) else " part-way"
         return reject(
-            "resolution_too_high",
+            RejectionCode.RESOLUTION_TOO_HIGH,
             f"the video is {largest[0]}x{largest[1]}{part_way}; at most {limits.max_width}x{limits.max_height}"
             " (either orientation)",
         )

@@ -11,15 +11,7 @@ from collections.abc import Callable
 
 from practika.media import tools
 from practika.media.probe import ProbeCrashed, ProbeFailed, probe, scan_video, sniff
-from practika.observability import (
-    NAMESPACE,
-    MetricName,
-    SecurityEvent,
-    log_security_event,
-    logger,
-    metrics,
-    tracer,
-)
+from practika.observability import MetricName, SecurityEvent, count_by, log_security_event, logger, metrics, tracer
 from practika.settings import validation_settings
 from practika.videos import store
 from practika.videos.model import Outcome, RejectionCode, S3ObjectRef, VideoStatus
@@ -72,7 +64,7 @@ def inspect(bucket: str, key: str, size_bytes: int, budget_s: float, attempt: in
         metrics.add_metric(name=MetricName.PROBE_MS, unit="Milliseconds", value=report.probe_ms)
         stream = video_stream(report)
         verdict = judge_report(report, sniffed, size_bytes, limits)
-        if (verdict.media is None and verdict.code != "corrupt") or stream is None:
+        if (verdict.media is None and verdict.code != RejectionCode.CORRUPT) or stream is None:
             return verdict  # (a live recording states no duration: "corrupt" until its packets are read)
         scan = scan_video(
             url, stream.index, deadline.left(), size_bytes=size_bytes, whole_bytes=limits.scan_whole_bytes,
@@ -91,7 +83,7 @@ def inspect(bucket: str, key: str, size_bytes: int, budget_s: float, attempt: in
             RejectionCode.CORRUPT, "the file could not be read", SecurityEvent.TOOL_CRASH, detail=str(crashed)
         )
     except tools.ToolTimeout as timeout:
-        return reject("probe_timeout", "the file could not be read in time", detail=str(timeout))
+        return reject(RejectionCode.PROBE_TIMEOUT, "the file could not be read in time", detail=str(timeout))
 
 
 def _time_budget(remaining_ms: int) -> float:
