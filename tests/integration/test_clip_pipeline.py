@@ -32,6 +32,7 @@ from tests.clipfactory import (
     assert_actual_is_the_files_truth,
     decoded_frame_indices,
     first_packet_is_keyframe,
+    make_edit_list_source,
     make_source,
     source_frames,
     stream_facts,
@@ -457,6 +458,7 @@ LAYOUTS = {
     "variable-frame-rate": {"vfr": True},
     "audio-leads-video": {"audio_lead_s": 0.5},
     "moov-at-end-no-audio": {"moov_at_end": True, "audio": False},
+    "edit-list-hides-pre-roll": {},  # make_edit_list_source
 }
 
 
@@ -464,7 +466,10 @@ LAYOUTS = {
 def layout_sources(stack: dict[str, Any]) -> dict[str, tuple[ClipSource, list[SourceFrame]]]:
     made = {}
     for name, options in LAYOUTS.items():
-        made_source = make_source(stack["dir"], seconds=4, **options)
+        if name == "edit-list-hides-pre-roll":
+            made_source = make_edit_list_source(stack["dir"])
+        else:
+            made_source = make_source(stack["dir"], seconds=4, **options)
         made[name] = (made_source, source_frames(made_source.path))
     return made
 
