@@ -41,7 +41,7 @@ help:
 	@echo "make soak    200 uploads and 200 clips through the local stack, then reconcile every id"
 	@echo "make lint    ruff (lint and format), mypy, sam validate --lint, cfn-lint, checkov"
 	@echo "make build   sam build for the template's architecture (no Docker), .pyc, size per function"
-	@echo "make deploy PARAMS=\"JwtIssuer=... JwtAudience=...\"   preflight, sam build, sam deploy (CONFIG_ENV=dev|prod)"
+	@echo "make deploy PARAMS=\"JwtIssuer=... JwtAudience=... CorsAllowedOrigins=...\"   preflight, sam build, sam deploy (CONFIG_ENV=dev|prod)"
 
 setup: $(VENV)/.installed ffmpeg
 

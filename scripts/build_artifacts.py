@@ -95,7 +95,11 @@ def compile_bytecode(python: str, directories: list[Path]) -> None:
 def finish(python: str, build_dir: Path = BUILD) -> int:
     built = load_template(build_dir / "template.yaml")
     architecture = declared_architecture(load_template(ROOT / "template.yaml"))
-    for binary in sorted((build_dir / "FfmpegLayer" / "bin").glob("ff*")):
+    binaries = sorted((build_dir / "FfmpegLayer" / "bin").glob("ff*"))
+    if {b.name for b in binaries} != {"ffmpeg", "ffprobe"}:
+        print(f"the ffmpeg layer holds {[b.name for b in binaries]}, not ffmpeg and ffprobe", file=sys.stderr)
+        return 1
+    for binary in binaries:
         if elf_machine(binary) != ELF_MACHINE[architecture]:
             print(f"{binary} is not built for {architecture}, the template's architecture", file=sys.stderr)
             return 1

@@ -77,7 +77,11 @@ def main(argv: list[str] | None = None) -> int:
     refused = problems(load_template(args.template), overrides)
     if refused:
         print("make deploy refused:", *refused, sep="\n  ", file=sys.stderr)
-        print('example: make deploy PARAMS="JwtIssuer=https://<issuer>/ JwtAudience=<audience>"', file=sys.stderr)
+        print(
+            'example: make deploy PARAMS="JwtIssuer=https://<issuer>/ JwtAudience=<audience> '
+            'CorsAllowedOrigins=https://<app origin>"',
+            file=sys.stderr,
+        )
         return 1
     print(" ".join(f"{key}={sam_quote(value)}" for key, value in overrides.items()))
     return 0

@@ -109,7 +109,8 @@ def build_dir(tmp_path: Path) -> Path:
         (tmp_path / directory).mkdir(parents=True)
         (tmp_path / directory / "mod.py").write_text("x = 1\n" + "#" * (size - 6))
     (tmp_path / "FfmpegLayer/bin").mkdir(parents=True)
-    (tmp_path / "FfmpegLayer/bin/ffmpeg").write_bytes(elf(62) + bytes(936))
+    for tool in ("ffmpeg", "ffprobe"):
+        (tmp_path / "FfmpegLayer/bin" / tool).write_bytes(elf(62) + bytes(436))
     return tmp_path
 
 
@@ -130,3 +131,9 @@ def test_finishing_a_build_refuses_ffmpeg_built_for_another_architecture(build_d
     (build_dir / "FfmpegLayer/bin/ffmpeg").write_bytes(elf(183))
     assert build.finish(sys.executable, build_dir) == 1
     assert "is not built for x86_64" in capsys.readouterr().err
+
+
+def test_finishing_a_build_refuses_an_ffmpeg_layer_without_both_binaries(build_dir, capsys):
+    (build_dir / "FfmpegLayer/bin/ffprobe").unlink()
+    assert build.finish(sys.executable, build_dir) == 1
+    assert "not ffmpeg and ffprobe" in capsys.readouterr().err
