@@ -24,6 +24,7 @@ from devstack.api import ApiServer, cors_from_template, routes_from_template
 from devstack.chatsink import ChatSink
 from devstack.control import ControlServer
 from devstack.faults import FILE_ENV, FaultBook, write_shims
+from devstack.iam import ROOT_ACCESS_KEY, enforce, grant_roles, load_managed_policies
 from devstack.moto_patches import read_ranges_only, s3_cors_as_aws, serialize_dynamodb
 from devstack.queues import QueuePoller
 from devstack.resources import create_stack
@@ -109,11 +110,14 @@ def main(argv: list[str] | None = None) -> None:
     serialize_dynamodb()  # moto's DynamoDB is not thread-safe; its threaded server is
     read_ranges_only()  # S3 serves a range without reading the whole object; moto did not
     s3_cors_as_aws()  # browsers get S3's CORS answers from the buckets' rules, not moto's allow-all
+    load_managed_policies()  # the roles attach AWS managed policies, as SAM's translation does
     moto = ThreadedMotoServer(ip_address=HOST, port=aws_port, verbose=False)
     moto.start()
     endpoint = f"http://{HOST}:{aws_port}"
-    credentials = {"AWS_ACCESS_KEY_ID": "local", "AWS_SECRET_ACCESS_KEY": "local"}
-    session = boto3.session.Session(region_name=region, **{k.lower(): v for k, v in credentials.items()})
+    # The account root's key: the stack itself, its pollers and the tests; functions get their role.
+    session = boto3.session.Session(
+        region_name=region, aws_access_key_id=ROOT_ACCESS_KEY, aws_secret_access_key=ROOT_ACCESS_KEY
+    )
 
     # The page's origin is the one the template's CORS rules allow locally, unless told otherwise.
     web = WebServer(HOST, args.web_port)
@@ -124,6 +128,8 @@ def main(argv: list[str] | None = None) -> None:
         args.visibility_timeout,
         local_defaults={"CorsAllowedOrigins": web.origin},
     )
+    grant_roles(session, endpoint, stack)
+    enforce()  # from here on a call a function's role does not allow fails, as on AWS (devstack.iam)
     sink = ChatSink(HOST, int(os.environ.get("CHAT_SINK_PORT", "0")), state_dir / "chat.jsonl")
     sink.start()
     _configure_chat(stack, session, endpoint, sink.url)
@@ -135,7 +141,6 @@ def main(argv: list[str] | None = None) -> None:
         "AWS_ENDPOINT_URL": endpoint,
         "AWS_REGION": region,
         "AWS_DEFAULT_REGION": region,
-        **credentials,
         "POWERTOOLS_TRACE_DISABLED": "1",  # no X-Ray daemon on a laptop
         "POWERTOOLS_DEV": os.environ.get("POWERTOOLS_DEV", "0"),
         "MEDIA_ALLOW_HTTP": "1",  # moto serves plain http; in AWS presigned URLs are https only

@@ -25,6 +25,8 @@ class FunctionSpec:
     region: str
     max_retry_attempts: int = 2
     on_failure_arn: str | None = None
+    role_arn: str | None = None
+    credentials: dict[str, str] = field(default_factory=dict)  # the role's session (devstack.iam)
 
     @property
     def arn(self) -> str:

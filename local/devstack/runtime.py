@@ -97,6 +97,7 @@ class FunctionRuntime:
     def _environment(self, base_env: dict[str, str]) -> dict[str, str]:
         env = dict(base_env)
         env.update(self.spec.environment)
+        env.update(self.spec.credentials)  # the function's role, never the stack's root key
         env.update(
             {
                 "AWS_LAMBDA_FUNCTION_NAME": self.spec.name,
