@@ -175,7 +175,7 @@ def main(argv: list[str] | None = None) -> None:
     )
     control.start()
     _subscribe_functions(stack, session, endpoint, control)
-    pollers = _start_pollers(stack, sqs, runtimes, args.concurrency, region, log)
+    pollers = _start_pollers(stack, endpoint, runtimes, args.concurrency, region, log)
 
     api = ApiServer(
         HOST,
@@ -199,6 +199,10 @@ def main(argv: list[str] | None = None) -> None:
         "logs_dir": str(state_dir / "logs"),
         "parameters": stack.resolver.parameters,
         "web_url": web.url,
+        # Each function's role and session, to check from outside what a role may do (devstack.iam).
+        "function_roles": {
+            lid: {"role_arn": spec.role_arn, **spec.credentials} for lid, spec in stack.functions.items()
+        },
     }
     tmp = stack_file.with_suffix(".tmp")
     tmp.write_text(json.dumps(description, indent=2))
@@ -258,7 +262,7 @@ def _subscribe_functions(stack: Any, session: boto3.session.Session, endpoint: s
 
 
 def _start_pollers(
-    stack: Any, sqs: Any, runtimes: dict[str, FunctionRuntime], concurrency: int, region: str, log: Any
+    stack: Any, endpoint: str, runtimes: dict[str, FunctionRuntime], concurrency: int, region: str, log: Any
 ) -> list[QueuePoller]:
     pollers = []
     for lid, spec in stack.functions.items():
@@ -267,6 +271,10 @@ def _start_pollers(
                 continue
             queue_arn = stack.resolver.resolve(event["Properties"]["Queue"])
             queue_lid = next(q for q, arn in stack.queue_arns.items() if arn == queue_arn)
+            # Lambda's event source mapping polls with the function's role, not the account's.
+            sqs = boto3.client(
+                "sqs", endpoint_url=endpoint, region_name=region, **{k.lower(): v for k, v in spec.credentials.items()}
+            )
             poller = QueuePoller(
                 sqs,
                 stack.queue_urls[queue_lid],

@@ -24,7 +24,9 @@ action AWS checks are worked out here (`_requests`), per service:
   carries `s3:prefix`. GetObject/HeadObject of a missing key answers 403 AccessDenied unless the
   caller may s3:ListBucket the bucket, evaluated with the key as `s3:prefix` (as Ceph matched to
   AWS, ceph/ceph#68577): a prefix-conditioned ListBucket grant gives 404 under its prefix only.
-- SQS: moto's queue ARN. Secrets Manager: the secret's ARN. Logs: the log group/stream ARN.
+- SQS: moto's queue ARN; SendMessageBatch/DeleteMessageBatch as SendMessage/DeleteMessage.
+  The queue pollers (event source mappings) use the function's role too, as Lambda does.
+- Secrets Manager: the secret's ARN. Logs: the log group/stream ARN.
 Not modelled: resource policies (bucket, queue, key policies), SCPs and permission boundaries,
 session/presign expiry, condition operators other than the string ones (refused at start-up),
 global condition keys (aws:SecureTransport, aws:SourceArn...): none is needed by a function role.
@@ -171,7 +173,7 @@ def _caller(response: Any) -> _Caller | None:
 
 def _authorize(response: Any, iam_request_cls: type, resource: str = "*") -> None:
     """Replaces moto's ActionAuthenticatorMixin._authenticate_and_authorize_action."""
-    from moto.core.exceptions import AccessDeniedError
+    from moto.core.exceptions import AccessDeniedError, JsonRESTError
     from moto.iam.access_control import CreateAccessKeyFailure, S3IAMRequest, create_access_key
     from moto.s3.exceptions import S3AccessDeniedError
 
@@ -184,7 +186,15 @@ def _authorize(response: Any, iam_request_cls: type, resource: str = "*") -> Non
 
     def deny(principal: str, what: str) -> Exception:
         _log.warning("iam denied principal=%s action=%s", principal, what)
-        return S3AccessDeniedError() if is_s3 else AccessDeniedError(user_arn=principal, action=what)
+        if is_s3:
+            return S3AccessDeniedError()
+        message = f"User: {principal} is not authorized to perform: {what}"
+        if response.headers.get("X-Amz-Target"):  # a JSON-protocol service answers in JSON, as AWS does
+            code = "AccessDenied" if caller and caller.service == "sqs" else "AccessDeniedException"
+            error = JsonRESTError(code, message)
+            error.code = 403
+            return error
+        return AccessDeniedError(user_arn=principal, action=what)
 
     if caller is None:
         raise deny("anonymous", f"{_service_of(response)}:{action}")
@@ -242,6 +252,9 @@ def _requests(response: Any, caller: _Caller, action: str, resource: str) -> Ite
         if "logStreamName" in body:
             arn += f":log-stream:{body['logStreamName']}"
         yield policy.Request(action, arn)
+    elif caller.service == "sqs":
+        # The batch APIs are authorized as their single-message actions: IAM has no *Batch actions.
+        yield policy.Request(action.removesuffix("Batch"), resource)
     elif caller.service == "sns":
         yield policy.Request(action, str(response._get_param("TopicArn") or resource))
     else:
@@ -284,10 +297,9 @@ def _s3_key_exists(response: Any, bucket: str, key: str) -> bool:
     from moto.s3.models import s3_backends
 
     try:
-        s3_backends[ACCOUNT_ID]["aws"].get_object(bucket, key)
-    except Exception:  # noqa: BLE001 - missing bucket or key: S3 answers as for a missing key
+        return s3_backends[ACCOUNT_ID]["aws"].get_object(bucket, key) is not None
+    except Exception:  # noqa: BLE001 - a missing bucket: S3 answers as for a missing key
         return False
-    return True
 
 
 _TRANSACT_ACTIONS = {
