@@ -25,7 +25,7 @@ from devstack.chatsink import ChatSink
 from devstack.control import ControlServer
 from devstack.faults import FILE_ENV, FaultBook, write_shims
 from devstack.iam import ROOT_ACCESS_KEY, enforce, grant_roles, load_managed_policies
-from devstack.moto_patches import read_ranges_only, s3_cors_as_aws, serialize_dynamodb
+from devstack.moto_patches import no_such_upload, read_ranges_only, s3_cors_as_aws, serialize_dynamodb
 from devstack.queues import QueuePoller
 from devstack.resources import create_stack
 from devstack.runtime import FFMPEG_BIN, FunctionRuntime
@@ -110,6 +110,7 @@ def main(argv: list[str] | None = None) -> None:
     serialize_dynamodb()  # moto's DynamoDB is not thread-safe; its threaded server is
     read_ranges_only()  # S3 serves a range without reading the whole object; moto did not
     s3_cors_as_aws()  # browsers get S3's CORS answers from the buckets' rules, not moto's allow-all
+    no_such_upload()  # completing an aborted multipart upload answers NoSuchUpload; moto failed with 500
     load_managed_policies()  # the roles attach AWS managed policies, as SAM's translation does
     moto = ThreadedMotoServer(ip_address=HOST, port=aws_port, verbose=False)
     moto.start()

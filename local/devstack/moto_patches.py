@@ -207,3 +207,24 @@ def s3_cors_as_aws() -> None:
 
     S3Response.bucket_response = with_cors(S3Response.bucket_response)  # type: ignore[method-assign]
     S3Response.key_response = with_cors(S3Response.key_response)  # type: ignore[method-assign]
+
+
+def no_such_upload() -> None:
+    """CompleteMultipartUpload of an aborted or unknown upload answers 404 NoSuchUpload, as S3 does
+    (moto failed with a KeyError, a 500), so a completion after the lifecycle rule aborted the upload
+    is handled locally as in AWS (idempotent)."""
+    from moto.s3.exceptions import NoSuchUpload
+    from moto.s3.models import S3Backend
+
+    if getattr(S3Backend.complete_multipart_upload, "_devstack_no_such_upload", False):
+        return
+    original = S3Backend.complete_multipart_upload
+
+    @functools.wraps(original)
+    def complete_multipart_upload(self: Any, bucket_name: str, multipart_id: str, body: Any) -> Any:
+        if multipart_id not in self.get_bucket(bucket_name).multiparts:
+            raise NoSuchUpload(upload_id=multipart_id)
+        return original(self, bucket_name, multipart_id, body)
+
+    complete_multipart_upload._devstack_no_such_upload = True  # type: ignore[attr-defined]
+    S3Backend.complete_multipart_upload = complete_multipart_upload  # type: ignore[method-assign]
