@@ -37,7 +37,7 @@ SET_QUALIFIERS = ("ForAllValues:", "ForAnyValue:")
 
 
 @cache
-def _pattern(glob: str, case_sensitive: bool) -> re.Pattern[str]:
+def glob_pattern(glob: str, case_sensitive: bool) -> re.Pattern[str]:
     regex = "".join(".*" if c == "*" else "." if c == "?" else re.escape(c) for c in glob)
     return re.compile(f"^{regex}$", 0 if case_sensitive else re.IGNORECASE)
 
@@ -47,7 +47,7 @@ def _as_list(value: Any) -> list[str]:
 
 
 def _matches_any(globs: Iterable[str], value: str, *, case_sensitive: bool) -> bool:
-    return any(_pattern(glob, case_sensitive).match(value) for glob in globs)
+    return any(glob_pattern(glob, case_sensitive).match(value) for glob in globs)
 
 
 def unsupported_operators(document: Mapping[str, Any]) -> list[str]:
