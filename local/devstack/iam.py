@@ -6,12 +6,13 @@ created in moto's IAM, assumed through moto's STS, and the worker processes get 
 temporary credentials, as Lambda hands them to a function. Every request the moto server answers
 is then authorized:
 
-- signed with the root key (`ROOT_ACCESS_KEY`, the local stack's own and the tests' credentials):
-  allowed, as the account root is on AWS;
-- signed with a role session: moto checks the signature (SigV4 header) and finds the role's
-  policies; devstack.policy decides. Presigned URLs and POSTs (ffmpeg, the browser upload) are
-  authorized as the session that signed them, as S3 does; their signatures are not checked;
-- anything else: AccessDenied.
+- signed with a role session (a function's credentials): moto checks the signature (SigV4
+  header) and finds the role's policies; devstack.policy decides. Presigned URLs and POSTs
+  (ffmpeg's reads, the browser's upload) are authorized as the session that signed them, as S3
+  does; their signatures are not checked. A session key with a wrong token is refused;
+- signed with any key that is no IAM identity (`ROOT_ACCESS_KEY`, the stack's own, or whatever
+  fake key a test or tool uses, as moto accepts any): allowed, as the account root is on AWS;
+- unsigned: AccessDenied (the buckets block public access).
 
 Why not moto's own evaluator: it ignores Condition in identity policies and checks Resource only
 where a service hands one over (S3, SQS); DynamoDB, Secrets Manager, Logs and SNS ask about "*",
@@ -200,29 +201,34 @@ def _authorize(response: Any, iam_request_cls: type, resource: str = "*") -> Non
         raise deny("anonymous", f"{_service_of(response)}:{action}")
     if caller.access_key_id == ROOT_ACCESS_KEY:
         return
+    try:
+        headers = {"X-Amz-Security-Token": caller.token} if caller.token else {}
+        access_key = create_access_key(ACCOUNT_ID, "aws", caller.access_key_id, headers)
+    except CreateAccessKeyFailure as failure:
+        if failure.reason == "InvalidId" and not _is_session_key(caller.access_key_id):
+            return  # no IAM identity: the operator's key (moto takes any), allowed as the account root
+        raise deny("invalid session token", f"{caller.service}:{action}") from None
     if "Authorization" in response.headers:
-        path = response.raw_path + (f"?{urlparse(response.uri).query}" if urlparse(response.uri).query else "")
-        iam_request = iam_request_cls(
+        query = urlparse(response.uri).query
+        iam_request_cls(
             account_id=response.current_account,
             method=response.method,
-            path=path,
+            path=response.raw_path + (f"?{query}" if query else ""),
             data=response.data,
             body=response.raw_body,
             headers=response.headers,
             action=action,
-        )
-        iam_request.check_signature()
-        access_key = iam_request._access_key
-    else:
-        headers = {"X-Amz-Security-Token": caller.token} if caller.token else {}
-        try:
-            access_key = create_access_key(ACCOUNT_ID, "aws", caller.access_key_id, headers)
-        except CreateAccessKeyFailure:
-            raise deny("unknown", f"{caller.service}:{action}") from None
+        ).check_signature()
     documents = [_document(p) for p in access_key.collect_policies()]
     for request in _requests(response, caller, f"{caller.service}:{action}", resource):
         if policy.decide(documents, request) is not policy.Decision.ALLOW:
             raise deny(access_key.arn, request.action)
+
+
+def _is_session_key(access_key_id: str) -> bool:
+    from moto.sts.models import sts_backends
+
+    return any(role.access_key_id == access_key_id for role in sts_backends[ACCOUNT_ID]["aws"].assumed_roles)
 
 
 def _document(found: Any) -> dict[str, Any]:

@@ -205,3 +205,22 @@ def test_completing_a_multipart_upload_that_was_aborted_answers_409_not_500(stac
     # Then it answers 409 conflict (the upload is gone), not 500
     assert answer.status_code == 409, answer.text
     assert clients.error_of(answer)["code"] == "conflict"
+
+
+def test_a_function_key_without_its_session_token_is_refused_while_any_other_fake_key_is_the_operator(stack):
+    role = stack.description["function_roles"]["HealthFunction"]
+
+    def list_uploads(key_id: str, secret: str) -> str:
+        s3 = boto3.client(
+            "s3",
+            endpoint_url=stack.description["aws_endpoint_url"],
+            region_name=stack.description["region"],
+            aws_access_key_id=key_id,
+            aws_secret_access_key=secret,
+        )
+        return _code(lambda: s3.list_objects_v2(Bucket=stack.resources["UploadsBucket"], MaxKeys=1))
+
+    # A stolen session key is no use without its token
+    assert list_uploads(role["AWS_ACCESS_KEY_ID"], role["AWS_SECRET_ACCESS_KEY"]) in ("AccessDenied", "InvalidToken")
+    # Tools and tests that sign with moto's usual fake keys keep working, as the account's operator
+    assert list_uploads("testing", "testing") == "ok"
