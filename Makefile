@@ -43,7 +43,7 @@ help:
 	@echo "make build   sam build for the template's architecture (no Docker), .pyc, size per function"
 	@echo "make deploy PARAMS=\"JwtIssuer=... JwtAudience=... CorsAllowedOrigins=...\"   preflight, sam build, sam deploy (CONFIG_ENV=dev|prod)"
 
-setup: $(VENV)/.installed ffmpeg
+setup: $(VENV)/.installed $(SAM_VENV)/.installed ffmpeg
 
 $(VENV)/.installed: requirements-dev.txt layers/shared/requirements.txt
 	$(call make_venv,$(VENV))

@@ -1,10 +1,10 @@
 """Every function runs with the IAM role the transformed template gives it, enforced by the moto server.
 
-The SAM translator (the one `sam deploy` runs) turns template.yaml into CloudFormation; each
-function's AWS::IAM::Role (inline policies, SAM-added ones included, and managed policy ARNs) is
-created in moto's IAM, assumed through moto's STS, and the worker processes get only those
-temporary credentials, as Lambda hands them to a function. Every request the moto server answers
-is then authorized:
+The SAM translator (SAM CLI's own, the one `sam deploy` runs: devstack/sam_translate.py) turns
+template.yaml into CloudFormation; each function's AWS::IAM::Role (inline policies, SAM-added ones
+included, and managed policy ARNs) is created in moto's IAM, assumed through moto's STS, and the
+worker processes get only those temporary credentials, as Lambda hands them to a function. Every
+request the moto server answers is then authorized:
 
 - signed with a role session (a function's credentials): moto checks the signature (SigV4
   header) and finds the role's policies; devstack.policy decides. Presigned URLs and POSTs
@@ -35,8 +35,11 @@ global condition keys (aws:SecureTransport, aws:SourceArn...): none is needed by
 
 import json
 import logging
+import os
+import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlparse
 
@@ -44,9 +47,11 @@ import boto3
 
 from devstack import policy
 from devstack.resources import PREFIX, Stack
-from devstack.template import ACCOUNT_ID
+from devstack.template import ACCOUNT_ID, ROOT
 
 ROOT_ACCESS_KEY = "local"
+# SAM CLI's environment holds the translator (its pydantic pin conflicts with the shared layer's).
+SAM_PYTHON = Path(os.environ.get("SAM_PYTHON") or ROOT / ".venv-sam" / "bin" / "python")
 _log = logging.getLogger("devstack.iam")
 _ENFORCING = {"on": False}
 
@@ -60,24 +65,17 @@ class Role:
 
 
 def transform(template: dict[str, Any], region: str) -> dict[str, Any]:
-    """The CloudFormation template `sam deploy` would create, from the SAM translator itself."""
-    from samtranslator.parser.parser import Parser
-    from samtranslator.translator.translator import Translator
-
-    sam = json.loads(json.dumps(template))  # a plain copy: the translator edits what it is given
-    for resource in sam["Resources"].values():
-        props = resource.get("Properties") or {}
-        # `sam deploy` uploads local code first; the translator accepts only S3 locations.
-        if resource["Type"] == "AWS::Serverless::Function":
-            props["CodeUri"] = "s3://local-code/function.zip"
-        elif resource["Type"] == "AWS::Serverless::LayerVersion":
-            props["ContentUri"] = "s3://local-code/layer.zip"
-
-    def no_policy_names() -> dict[str, str]:
-        raise ValueError("a Policies entry names a managed policy; use its ARN so no IAM lookup is needed")
-
-    translator = Translator(None, Parser(), boto_session=boto3.session.Session(region_name=region))
-    transformed: dict[str, Any] = translator.translate(sam, parameter_values={}, get_managed_policy_map=no_policy_names)
+    """The CloudFormation template `sam deploy` would create, from SAM CLI's own translator."""
+    answer = subprocess.run(  # our own script, with the SAM CLI environment's Python
+        [str(SAM_PYTHON), str(Path(__file__).with_name("sam_translate.py")), region],
+        input=json.dumps(template),
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if answer.returncode != 0:
+        raise RuntimeError(f"the SAM translator failed ({SAM_PYTHON}; `make setup` installs it):\n{answer.stderr}")
+    transformed: dict[str, Any] = json.loads(answer.stdout)
     return transformed
 
 
