@@ -159,10 +159,13 @@ def main(argv: list[str] | None = None) -> None:
         for lid, spec in stack.functions.items()
     }
 
-    sqs = session.client("sqs", endpoint_url=endpoint)
     arn_to_url = {arn: stack.queue_urls[lid] for lid, arn in stack.queue_arns.items()}
 
-    def send_to_queue(queue_arn: str, body: str) -> None:
+    def send_to_queue(queue_arn: str, body: str, credentials: dict[str, str]) -> None:
+        # Lambda sends to an on-failure destination with the function's role (SAM adds that policy).
+        sqs = boto3.client(
+            "sqs", endpoint_url=endpoint, region_name=region, **{k.lower(): v for k, v in credentials.items()}
+        )
         sqs.send_message(QueueUrl=arn_to_url[queue_arn], MessageBody=body)
 
     control = ControlServer(

@@ -19,7 +19,7 @@ class ControlServer(BackgroundServer):
         host: str,
         port: int,
         runtimes: dict[str, FunctionRuntime],
-        send_to_queue: Callable[[str, str], None],
+        send_to_queue: Callable[[str, str, dict[str, str]], None],
         retry_delays_s: tuple[float, ...],
         log: Any,
         faults: FaultBook | None = None,
@@ -83,4 +83,4 @@ class ControlServer(BackgroundServer):
                 time.sleep(self.retry_delays_s[min(attempt - 1, len(self.retry_delays_s) - 1)])
         if runtime.spec.on_failure_arn:
             record = on_failure_record(event, runtime.spec.arn, attempts, result.error or {})
-            self.send_to_queue(runtime.spec.on_failure_arn, json.dumps(record))
+            self.send_to_queue(runtime.spec.on_failure_arn, json.dumps(record), runtime.spec.credentials)
