@@ -28,17 +28,20 @@ action AWS checks are worked out here (`_requests`), per service:
 - SQS: moto's queue ARN; SendMessageBatch/DeleteMessageBatch as SendMessage/DeleteMessage.
   The queue pollers (event source mappings) use the function's role too, as Lambda does.
 - Secrets Manager: the secret's ARN. Logs: the log group/stream ARN.
-Not modelled: resource policies (bucket, queue, key policies), SCPs and permission boundaries,
-session/presign expiry, condition operators other than the string ones (refused at start-up),
-global condition keys (aws:SecureTransport, aws:SourceArn...): none is needed by a function role.
+Presigned URLs expire (X-Amz-Expires), whoever signed them. Not modelled: resource policies
+(bucket, queue, key policies), SCPs and permission boundaries, session expiry, presigned
+signatures, condition operators other than the string ones (refused at start-up), global
+condition keys (aws:SecureTransport, aws:SourceArn...): none is needed by a function role.
 """
 
 import json
 import logging
 import os
 import subprocess
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlparse
@@ -154,20 +157,28 @@ class _Caller:
     token: str | None
     region: str
     service: str
+    expired: bool = False
 
 
 def _caller(response: Any) -> _Caller | None:
     header = response.headers.get("Authorization") or ""
     credential = header.partition("Credential=")[2].partition(",")[0]
     token = response.headers.get("X-Amz-Security-Token")
+    expired = False
     if not credential:  # a presigned URL (query string) or presigned POST (form fields)
-        fields = {k.lower(): v for k, v in (response.querystring or {}).items()}
-        credential = (fields.get("x-amz-credential") or [""])[0]
-        token = (fields.get("x-amz-security-token") or [None])[0]
+        fields = {k.lower(): v[0] for k, v in (response.querystring or {}).items() if v}
+        credential = fields.get("x-amz-credential", "")
+        token = fields.get("x-amz-security-token")
+        if "x-amz-expires" in fields and "x-amz-date" in fields:  # a presigned URL's own lifetime
+            signed = datetime.strptime(fields["x-amz-date"], "%Y%m%dT%H%M%SZ").replace(tzinfo=UTC)
+            expired = datetime.now(UTC) > signed + timedelta(seconds=int(fields["x-amz-expires"]))
+        if "awsaccesskeyid" in fields:  # S3's SigV2 presigned URL (boto3's default for us-east-1)
+            credential = f"{fields['awsaccesskeyid']}/-/{response.region}/s3"
+            expired = time.time() > int(fields.get("expires", "0"))
     parts = credential.split("/")
     if len(parts) < 4:
         return None
-    return _Caller(access_key_id=parts[0], token=token, region=parts[2], service=parts[3])
+    return _Caller(access_key_id=parts[0], token=token, region=parts[2], service=parts[3], expired=expired)
 
 
 def _authorize(response: Any, iam_request_cls: type, resource: str = "*") -> None:
@@ -197,6 +208,8 @@ def _authorize(response: Any, iam_request_cls: type, resource: str = "*") -> Non
 
     if caller is None:
         raise deny("anonymous", f"{_service_of(response)}:{action}")
+    if caller.expired:
+        raise deny("expired presigned url", f"{caller.service}:{action}")
     if caller.access_key_id == ROOT_ACCESS_KEY:
         return
     try:

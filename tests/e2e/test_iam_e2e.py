@@ -5,6 +5,7 @@ prove a call outside a role fails as on AWS, and S3's 403-instead-of-404 for a m
 """
 
 import json
+import time
 import uuid
 from collections.abc import Callable
 from typing import Any
@@ -224,3 +225,20 @@ def test_a_function_key_without_its_session_token_is_refused_while_any_other_fak
     assert list_uploads(role["AWS_ACCESS_KEY_ID"], role["AWS_SECRET_ACCESS_KEY"]) in ("AccessDenied", "InvalidToken")
     # Tools and tests that sign with moto's usual fake keys keep working, as the account's operator
     assert list_uploads("testing", "testing") == "ok"
+
+
+def test_a_presigned_url_stops_working_when_it_expires(stack, as_function, aws_client):
+    # Given an object, and a one-second GET URL signed by the function that hands out such URLs
+    bucket, key = stack.resources["ClipsBucket"], f"clips/{uuid.uuid4().hex}/c.mp4"
+    aws_client("s3").put_object(Bucket=bucket, Key=key, Body=b"clip")
+    url = as_function("ClipApiFunction", "s3").generate_presigned_url(
+        "get_object", Params={"Bucket": bucket, "Key": key}, ExpiresIn=1
+    )
+    first = requests.get(url, timeout=10)
+    assert first.content == b"clip", first.text
+
+    # When it has expired
+    time.sleep(2)
+
+    # Then S3 refuses it
+    assert requests.get(url, timeout=10).status_code == 403
