@@ -1,6 +1,6 @@
 """Every function runs with the IAM role the transformed template gives it, enforced by the moto server.
 
-The SAM translator (SAM CLI's own, the one `sam deploy` runs: devstack/sam_translate.py) turns
+The SAM translator (SAM CLI's own, the one `sam deploy` runs: scripts/sam_transform.py) turns
 template.yaml into CloudFormation; each function's AWS::IAM::Role (inline policies, SAM-added ones
 included, and managed policy ARNs) is created in moto's IAM, assumed through moto's STS, and the
 worker processes get only those temporary credentials, as Lambda hands them to a function. Every
@@ -50,7 +50,7 @@ import boto3
 
 from devstack import policy
 from devstack.resources import PREFIX, Stack
-from devstack.template import ACCOUNT_ID, ROOT
+from devstack.template import ACCOUNT_ID, ROOT, TEMPLATE
 
 ROOT_ACCESS_KEY = "local"
 # SAM CLI's environment holds the translator (its pydantic pin conflicts with the shared layer's).
@@ -67,11 +67,10 @@ class Role:
     policies: dict[str, Any] = field(default_factory=dict)  # name -> document (intrinsics unresolved)
 
 
-def transform(template: dict[str, Any], region: str) -> dict[str, Any]:
+def transform(template: Path = TEMPLATE) -> dict[str, Any]:
     """The CloudFormation template `sam deploy` would create, from SAM CLI's own translator."""
-    answer = subprocess.run(  # our own script, with the SAM CLI environment's Python
-        [str(SAM_PYTHON), str(Path(__file__).with_name("sam_translate.py")), region],
-        input=json.dumps(template),
+    answer = subprocess.run(  # the SAM CLI environment's Python: the translator's pydantic pin keeps it out of .venv
+        [str(SAM_PYTHON), str(ROOT / "scripts" / "sam_transform.py"), str(template)],
         capture_output=True,
         text=True,
         check=False,
@@ -107,7 +106,7 @@ def grant_roles(session: boto3.session.Session, endpoint: str, stack: Stack) -> 
     """Create each function's role in moto, assume it, and give the function those credentials."""
     iam = session.client("iam", endpoint_url=endpoint)
     sts = session.client("sts", endpoint_url=endpoint)
-    for function_id, role in function_roles(transform(stack.template, stack.resolver.region)).items():
+    for function_id, role in function_roles(transform()).items():
         name = f"{PREFIX}-{role.logical_id}"
         arn = iam.create_role(RoleName=name, AssumeRolePolicyDocument=json.dumps(role.trust_policy))["Role"]["Arn"]
         for policy_name, document in role.policies.items():

