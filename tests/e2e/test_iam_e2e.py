@@ -81,6 +81,8 @@ def test_every_function_gets_its_own_role_session_not_the_stack_root_key(stack):
             "dynamodb",
             lambda c, r: c.transact_write_items(TransactItems=[{"Delete": _key(r["AppTable"], "VIDEO#x")}]),
         ),
+        # Only SQS-triggered functions get SAM's AWSLambdaSQSQueueExecutionRole (their pollers use it).
+        ("ClipApiFunction", "sqs", lambda c, r: c.receive_message(QueueUrl=r["ClipQueue"], VisibilityTimeout=0)),
     ],
     ids=[
         "upload-api-deletes-an-upload",
@@ -89,6 +91,7 @@ def test_every_function_gets_its_own_role_session_not_the_stack_root_key(stack):
         "router-reads-a-video",
         "health-reads-an-upload",
         "upload-api-deletes-in-a-transaction",
+        "clip-api-polls-the-clip-queue",
     ],
 )
 def test_a_call_the_functions_role_does_not_allow_is_denied(stack, as_function, function, service, call):
@@ -117,8 +120,19 @@ def test_a_call_the_functions_role_does_not_allow_is_denied(stack, as_function, 
                 ]
             ),
         ),
+        # A managed policy SAM attaches (AWSLambdaSQSQueueExecutionRole) is part of the role.
+        (
+            "ClipWorkerFunction",
+            "sqs",
+            lambda c, r: c.get_queue_attributes(QueueUrl=r["ClipQueue"], AttributeNames=["QueueArn"]),
+        ),
     ],
-    ids=["router-reads-a-thread", "health-describes-the-table", "upload-api-puts-in-a-transaction"],
+    ids=[
+        "router-reads-a-thread",
+        "health-describes-the-table",
+        "upload-api-puts-in-a-transaction",
+        "clip-worker-reads-its-queue-attributes",
+    ],
 )
 def test_the_same_kind_of_call_within_the_role_is_allowed(stack, as_function, function, service, call):
     assert _code(lambda: call(as_function(function, service), stack.resources)) == "ok"
