@@ -34,10 +34,12 @@ signatures, condition operators other than the string ones (refused at start-up)
 condition keys (aws:SecureTransport, aws:SourceArn...): none is needed by a function role.
 """
 
+import hashlib
 import json
 import logging
 import os
 import subprocess
+import tempfile
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -68,9 +70,22 @@ class Role:
 
 
 def transform(template: Path = TEMPLATE) -> dict[str, Any]:
-    """The CloudFormation template `sam deploy` would create, from SAM CLI's own translator."""
+    """The CloudFormation template `sam deploy` would create, from SAM CLI's own translator.
+
+    Cached in the temp directory by the template's and the script's content and by when SAM CLI was
+    installed: the translator's start-up is 2 s of every local stack start, and the e2e suites
+    start several stacks.
+    """
+    script = ROOT / "scripts" / "sam_transform.py"
+    installed = SAM_PYTHON.parents[1] / ".installed"
+    sam_cli = str(installed.stat().st_mtime_ns).encode() if installed.exists() else b""
+    digest = hashlib.sha256(template.read_bytes() + script.read_bytes() + sam_cli).hexdigest()[:20]
+    cached = Path(tempfile.gettempdir()) / f"practika-sam-transform-{digest}.json"
+    if cached.exists():
+        found: dict[str, Any] = json.loads(cached.read_text())
+        return found
     answer = subprocess.run(  # the SAM CLI environment's Python: the translator's pydantic pin keeps it out of .venv
-        [str(SAM_PYTHON), str(ROOT / "scripts" / "sam_transform.py"), str(template)],
+        [str(SAM_PYTHON), str(script), str(template)],
         capture_output=True,
         text=True,
         check=False,
@@ -78,6 +93,9 @@ def transform(template: Path = TEMPLATE) -> dict[str, Any]:
     if answer.returncode != 0:
         raise RuntimeError(f"the SAM translator failed ({SAM_PYTHON}; `make setup` installs it):\n{answer.stderr}")
     transformed: dict[str, Any] = json.loads(answer.stdout)
+    partial = cached.with_suffix(f".{os.getpid()}.tmp")
+    partial.write_text(answer.stdout)
+    partial.replace(cached)
     return transformed
 
 
