@@ -25,7 +25,13 @@ from devstack.chatsink import ChatSink
 from devstack.control import ControlServer
 from devstack.faults import FILE_ENV, FaultBook, write_shims
 from devstack.iam import ROOT_ACCESS_KEY, enforce, grant_roles, load_managed_policies
-from devstack.moto_patches import no_such_upload, read_ranges_only, s3_cors_as_aws, serialize_dynamodb
+from devstack.moto_patches import (
+    enforce_signed_part_length,
+    no_such_upload,
+    read_ranges_only,
+    s3_cors_as_aws,
+    serialize_dynamodb,
+)
 from devstack.queues import QueuePoller
 from devstack.resources import create_stack
 from devstack.runtime import FFMPEG_BIN, FunctionRuntime
@@ -119,6 +125,8 @@ def main(argv: list[str] | None = None) -> None:
     session = boto3.session.Session(
         region_name=region, aws_access_key_id=ROOT_ACCESS_KEY, aws_secret_access_key=ROOT_ACCESS_KEY
     )
+    # S3 refuses a part whose size is not the one its URL signed; moto checks no signature.
+    enforce_signed_part_length({ROOT_ACCESS_KEY: ROOT_ACCESS_KEY})
 
     # The page's origin is the one the template's CORS rules allow locally, unless told otherwise.
     web = WebServer(HOST, args.web_port)

@@ -228,3 +228,68 @@ def no_such_upload() -> None:
 
     complete_multipart_upload._devstack_no_such_upload = True  # type: ignore[attr-defined]
     S3Backend.complete_multipart_upload = complete_multipart_upload  # type: ignore[method-assign]
+
+
+def enforce_signed_part_length(secret_keys: dict[str, str]) -> None:
+    """Refuse a presigned UploadPart whose body is not the Content-Length its URL signed, as S3 does (idempotent).
+
+    moto does not verify SigV4 signatures, so a part URL that signs `content-length` would take a
+    part of any size locally while S3 answers 403 SignatureDoesNotMatch. The signature is computed
+    again here, with the key's secret and the body's real length, and compared.
+    """
+    from moto.core.exceptions import SignatureDoesNotMatchError
+    from moto.s3.responses import S3Response
+
+    if getattr(S3Response.upload_part, "_devstack_signed_length", False):
+        return
+    original = S3Response.upload_part
+
+    @functools.wraps(original)
+    def upload_part(self: Any) -> Any:
+        signed = {k: v[0] for k, v in self.querystring.items() if v}
+        pins_length = "content-length" in signed.get("X-Amz-SignedHeaders", "").split(";")
+        expected = presigned_signature(self.method, self.uri, self.headers, len(self.body or b""), secret_keys)
+        if pins_length and expected != signed.get("X-Amz-Signature"):
+            raise SignatureDoesNotMatchError()
+        return original(self)
+
+    upload_part._devstack_signed_length = True  # type: ignore[attr-defined]
+    S3Response.upload_part = upload_part  # type: ignore[method-assign]
+
+
+def presigned_signature(
+    method: str, url: str, headers: Any, content_length: int, secret_keys: dict[str, str]
+) -> str | None:
+    """The SigV4 query signature S3 would expect for this request with this body length (None: unknown key)."""
+    from urllib.parse import parse_qsl, urlsplit
+
+    from botocore.auth import S3SigV4QueryAuth
+    from botocore.awsrequest import AWSRequest
+    from botocore.credentials import Credentials
+
+    parts = urlsplit(url)
+    params = dict(parse_qsl(parts.query, keep_blank_values=True))
+    access_key, _day, region, service, _ = params.get("X-Amz-Credential", "////").split("/", 4)
+    secret = secret_keys.get(access_key) or _assumed_role_secret(access_key)
+    if secret is None:
+        return None
+    query = "&".join(p for p in parts.query.split("&") if not p.startswith("X-Amz-Signature="))
+    values = {"host": headers.get("Host") or parts.netloc, "content-length": str(content_length)}
+    signed = {name: values.get(name) or headers.get(name, "") for name in params["X-Amz-SignedHeaders"].split(";")}
+    request = AWSRequest(method=method, url=parts._replace(query=query).geturl(), headers=signed)
+    request.context["timestamp"] = params["X-Amz-Date"]
+    auth = S3SigV4QueryAuth(Credentials(access_key, secret), service, region)
+    canonical = auth.canonical_request(request)
+    return str(auth.signature(auth.string_to_sign(request, canonical), request))
+
+
+def _assumed_role_secret(access_key: str) -> str | None:
+    """The secret of a role session moto's STS handed out (each function signs with its role's)."""
+    from moto.sts.models import sts_backends
+
+    for backends in sts_backends.values():
+        for backend in backends.values():
+            for role in backend.assumed_roles:
+                if role.access_key_id == access_key:
+                    return str(role.secret_access_key)
+    return None
