@@ -7,6 +7,7 @@ visibility and function timeouts so redeliveries and deadlines happen in seconds
 """
 
 import json
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -270,3 +271,78 @@ def test_a_validator_that_never_has_enough_time_parks_the_upload_in_the_dlq_with
         if r["Type"] == "AWS::CloudWatch::Alarm" and "IngestDLQ" in json.dumps(r["Properties"].get("Dimensions", []))
     ]
     assert alarmed, "no alarm watches IngestDLQ"
+
+
+
+def test_a_clip_whose_job_cannot_be_queued_fails_the_request_and_leaves_nothing(fault_stack, faults, cases):
+    driver = Driver(fault_stack.description)
+    video = ready_video(driver, cases, "fault-enqueue")
+    # Three failures use up the SDK's three attempts of the first request's SendMessage.
+    faults([{"service": "sqs", "operation": "SendMessage", "function": "ClipApiFunction",
+             "error": "InternalError", "times": 3}])
+    body = {"start_s": 0.4, "end_s": 1.4, "mode": "fast"}
+
+    failed = driver.request_clip(video.user, video.video_id, body)
+    retried = driver.request_clip(video.user, video.video_id, body)
+
+    # The failed request left no clip behind: the retry creates it (202, not 200 with a clip stuck in queued).
+    assert fired(fault_stack) == [3]
+    assert failed.status_code >= 500, failed.text
+    assert retried.status_code == 202, retried.text
+    clip = Asked(retried.json()["clip_id"], video.user, video.video_id, body, retried.status_code)
+    driver.wait_clips([clip], 60)
+    assert clip.status == "ready"
+    assert_accounted(driver, [video], [clip])
+
+
+def test_a_clip_whose_record_cannot_be_written_fails_the_request_and_its_retry_is_cut_once(
+    fault_stack, faults, cases
+):
+    driver = Driver(fault_stack.description)
+    video = ready_video(driver, cases, "fault-record")
+    faults([{"service": "dynamodb", "operation": "TransactWriteItems", "function": "ClipApiFunction",
+             "error": "InternalError", "times": 3}])
+    body = {"start_s": 0.6, "end_s": 1.6, "mode": "fast"}
+
+    failed = driver.request_clip(video.user, video.video_id, body)
+    retried = driver.request_clip(video.user, video.video_id, body)
+
+    assert fired(fault_stack) == [3]
+    assert failed.status_code >= 500, failed.text
+    assert retried.status_code == 202, retried.text
+    clip = Asked(retried.json()["clip_id"], video.user, video.video_id, body, retried.status_code)
+    driver.wait_clips([clip], 60)
+    assert clip.status == "ready"
+    cuts = [e for e in function_log(fault_stack, "ClipWorkerFunction")
+            if e.get("message") == "clip ready" and e.get("clip_id") == clip.clip_id]
+    assert len(cuts) == 1
+    assert_accounted(driver, [video], [clip])
+
+
+# What may never appear in a log line: presigned URL credentials, bearer tokens (JWTs), webhook URLs.
+SECRETS = re.compile(r"X-Amz-Signature|X-Amz-Credential|X-Amz-Security-Token|Bearer\s+\S{8,}|eyJ[\w-]{8,}\.[\w-]+")
+
+
+def test_no_function_log_of_the_fault_suite_holds_a_credential_or_a_webhook_url(fault_stack, faults, cases):
+    # Given the fault suite above, plus a rejected upload (ffprobe's error names the URL it read) and an
+    # ffmpeg killed at its deadline (the timeout's command line holds the presigned source URL)
+    driver = Driver(fault_stack.description)
+    rejected = upload_all(driver, {"bad": cases["bad"]}, "fault-redact")
+    video = ready_video(driver, cases, "fault-redact")
+    faults([{"tool": "ffmpeg", "action": "hang", "function": "ClipWorkerFunction", "times": 1}])
+    hung = ask(driver, video, 0.7, "accurate")
+    driver.wait_videos(rejected, 60)
+    driver.wait_clips([hung], 90)
+    assert fired(fault_stack) == [1]
+
+    # When every log of the stack is read (each function's, and the emulator's own)
+    webhooks = [fault_stack.description["chat_sink_url"] + path
+                for path in json.loads(Path("local/chat.json").read_text())["webhooks"].values()]
+    leaks = []
+    for log in sorted(Path(fault_stack.description["logs_dir"]).glob("*.log")):
+        for number, line in enumerate(log.read_text(errors="replace").splitlines(), 1):
+            if SECRETS.search(line) or any(url in line for url in webhooks):
+                leaks.append(f"{log.name}:{number}: {line[:300]}")
+
+    # Then none holds a credential or a webhook URL
+    assert leaks == [], "\n".join(leaks[:20])
