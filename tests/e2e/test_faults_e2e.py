@@ -300,14 +300,15 @@ def test_a_clip_whose_record_cannot_be_written_fails_the_request_and_its_retry_i
 ):
     driver = Driver(fault_stack.description)
     video = ready_video(driver, cases, "fault-record")
+    # Not retried by the SDK (DynamoDB's own retries absorb 9 throttles): the first request's write fails.
     faults([{"service": "dynamodb", "operation": "TransactWriteItems", "function": "ClipApiFunction",
-             "error": "InternalError", "times": 3}])
+             "error": "TransactionCanceledException", "status": 400, "times": 1}])
     body = {"start_s": 0.6, "end_s": 1.6, "mode": "fast"}
 
     failed = driver.request_clip(video.user, video.video_id, body)
     retried = driver.request_clip(video.user, video.video_id, body)
 
-    assert fired(fault_stack) == [3]
+    assert fired(fault_stack) == [1]
     assert failed.status_code >= 500, failed.text
     assert retried.status_code == 202, retried.text
     clip = Asked(retried.json()["clip_id"], video.user, video.video_id, body, retried.status_code)
