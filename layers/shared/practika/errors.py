@@ -34,6 +34,18 @@ class InvalidRequest(PractikaError):
     code = "invalid_request"
 
 
+class InvalidJson(InvalidRequest):
+    """A body that is not JSON, or JSON beyond the bounds checked before parsing (practika.http)."""
+
+    code = "invalid_json"
+
+
+class SizeMismatch(InvalidRequest):
+    """The uploaded bytes are not the size the upload was declared with."""
+
+    code = "size_mismatch"
+
+
 class InvalidClipRange(InvalidRequest):
     """start_s is not before end_s."""
 
@@ -61,6 +73,18 @@ class VideoNotReady(Conflict):
     code = "video_not_ready"
 
 
+class PayloadTooLarge(PractikaError):
+    status = 413
+    code = "payload_too_large"
+
+
 class QuotaExceeded(PractikaError):
     status = 429
     code = "quota_exceeded"
+
+
+class Unavailable(PractikaError):
+    """A dependency failed: nothing was changed and the same request may be sent again."""
+
+    status = 503
+    code = "unavailable"

@@ -4,6 +4,10 @@ Every error answer has the shape of DESIGN.md:
 `{"error": {"code": "<snake_case>", "message": "...", "details": ...}}`.
 """
 
+import itertools
+import json
+import re
+from collections.abc import Callable
 from http import HTTPStatus
 from typing import Any
 
@@ -13,8 +17,44 @@ from aws_lambda_powertools.event_handler.openapi.exceptions import (
     RequestValidationError,
 )
 
-from practika.errors import PractikaError, Unauthorized
+from practika.errors import InvalidJson, PayloadTooLarge, PractikaError, Unauthorized
 from practika.observability import logger
+
+# Bounds checked before a body is parsed: json.loads answers a 4,301-digit integer with a ValueError
+# (Python's integer-string limit) and a body nested thousands deep with a RecursionError. The largest
+# real body is a completion naming S3's 10,000 parts, about 600 KB.
+MAX_BODY_BYTES = 1024 * 1024
+MAX_JSON_DEPTH = 32
+MAX_NUMBER_CHARS = 64
+_JSON_STRING = re.compile(r'"(?:[^"\\]|\\.)*"', re.DOTALL)
+_BRACKET = re.compile(r"[\[\]{}]")
+
+
+def json_depth(text: str) -> int:
+    """How deeply arrays and objects nest in `text` (brackets inside strings do not count)."""
+    steps = (1 if bracket in "[{" else -1 for bracket in _BRACKET.findall(_JSON_STRING.sub("", text)))
+    return max(itertools.accumulate(steps, initial=0))
+
+
+def _bounded_number(kind: Callable[[str], Any]) -> Callable[[str], Any]:
+    def parse(literal: str) -> Any:
+        if len(literal) > MAX_NUMBER_CHARS:
+            raise InvalidJson("a number in the body is too long", details={"max_number_chars": MAX_NUMBER_CHARS})
+        return kind(literal)
+
+    return parse
+
+
+def bounded_json(text: str) -> Any:
+    """The request body parsed as JSON, once its size, nesting and number lengths are within bounds.
+
+    Every route's body is parsed here (the resolver's `json_body_deserializer`), before validation.
+    """
+    if len(text.encode()) > MAX_BODY_BYTES:
+        raise PayloadTooLarge("the body is too large", details={"max_bytes": MAX_BODY_BYTES})
+    if json_depth(text) > MAX_JSON_DEPTH:
+        raise InvalidJson("the body is nested too deeply", details={"max_depth": MAX_JSON_DEPTH})
+    return json.loads(text, parse_int=_bounded_number(int), parse_float=_bounded_number(float))
 
 
 def error_response(status: int, code: str, message: str, details: Any = None) -> Response:
@@ -26,7 +66,7 @@ def error_response(status: int, code: str, message: str, details: Any = None) ->
 
 
 def build_resolver() -> APIGatewayHttpResolver:
-    app = APIGatewayHttpResolver(enable_validation=True)
+    app = APIGatewayHttpResolver(enable_validation=True, json_body_deserializer=bounded_json)
 
     @app.exception_handler(PractikaError)
     def _domain_error(error: PractikaError) -> Response:
