@@ -9,12 +9,13 @@ from aws_lambda_powertools.utilities.data_classes import SNSEvent, event_source
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from practika.alarms import router
-from practika.observability import logger, metrics, tracer
+from practika.observability import logger, metrics, redacted_failures, tracer
 
 
-@logger.inject_lambda_context(correlation_id_path="Records[0].Sns.MessageId")
+@logger.inject_lambda_context(correlation_id_path="Records[0].Sns.MessageId", clear_state=True)
 @metrics.log_metrics(capture_cold_start_metric=True)
 @tracer.capture_lambda_handler
+@redacted_failures
 @event_source(data_class=SNSEvent)
 def handler(event: SNSEvent, context: LambdaContext) -> dict[str, Any]:
     router.idempotency_config.register_lambda_context(context)

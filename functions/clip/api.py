@@ -10,7 +10,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from practika.clips import service
 from practika.clips.model import ClipRequest, ClipView
 from practika.http import build_resolver, caller_id
-from practika.observability import logger, metrics, tracer
+from practika.observability import logger, metrics, redacted_failures, tracer
 
 app = build_resolver()
 
@@ -29,9 +29,10 @@ def get_clip(clip_id: str) -> Response[ClipView]:
     return Response(status_code=200, content_type="application/json", body=view)
 
 
-@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP, log_event=False)
+@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP, log_event=False, clear_state=True)
 @metrics.log_metrics(capture_cold_start_metric=True)
 @tracer.capture_lambda_handler
+@redacted_failures
 def handler(event: dict, context: LambdaContext) -> dict:
     return app.resolve(event, context)
 

@@ -7,12 +7,13 @@ from aws_lambda_powertools.utilities.data_classes import CloudWatchLogsEvent, ev
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from practika import security_log
-from practika.observability import logger, metrics, tracer
+from practika.observability import logger, metrics, redacted_failures, tracer
 
 
-@logger.inject_lambda_context(log_event=False)
+@logger.inject_lambda_context(log_event=False, clear_state=True)
 @metrics.log_metrics(capture_cold_start_metric=True)
 @tracer.capture_lambda_handler
+@redacted_failures
 @event_source(data_class=CloudWatchLogsEvent)
 def handler(event: CloudWatchLogsEvent, context: LambdaContext) -> dict[str, int]:
     data = event.parse_logs_data()

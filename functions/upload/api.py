@@ -9,7 +9,7 @@ from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from practika.http import build_resolver, caller_id
-from practika.observability import logger, metrics, tracer
+from practika.observability import logger, metrics, redacted_failures, tracer
 from practika.videos import uploads
 from practika.videos.model import CompleteUploadRequest, CreatedVideo, CreateVideoRequest, VideoView
 
@@ -37,9 +37,10 @@ def get_video(video_id: str) -> Response[VideoView]:
     return Response(status_code=200, content_type="application/json", body=view)
 
 
-@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP, log_event=False)
+@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP, log_event=False, clear_state=True)
 @metrics.log_metrics(capture_cold_start_metric=True)
 @tracer.capture_lambda_handler
+@redacted_failures
 def handler(event: dict, context: LambdaContext) -> dict:
     return app.resolve(event, context)
 

@@ -12,7 +12,7 @@ from aws_lambda_powertools.utilities.batch.types import PartialItemFailureRespon
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from practika.observability import logger, metrics, tracer
+from practika.observability import logger, metrics, redacted_failures, tracer
 from practika.videos import validation
 
 processor = BatchProcessor(event_type=EventType.SQS)
@@ -26,9 +26,10 @@ def record_handler(record: SQSRecord, lambda_context: LambdaContext) -> None:
 
 
 # A batch has no single correlation id: each record sets its message id while it runs.
-@logger.inject_lambda_context(log_event=False)
+@logger.inject_lambda_context(log_event=False, clear_state=True)
 @metrics.log_metrics(capture_cold_start_metric=True)
 @tracer.capture_lambda_handler
+@redacted_failures
 def handler(event: dict, context: LambdaContext) -> PartialItemFailureResponse:
     return process_partial_response(event=event, record_handler=record_handler, processor=processor, context=context)
 

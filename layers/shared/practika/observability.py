@@ -2,18 +2,72 @@
 
 Service name, log level and namespace come from the POWERTOOLS_* variables each function gets
 from template.yaml; `environment` is a default dimension on every metric.
+
+Every log line passes through `redact` (presigned URLs, webhook URLs and bearer tokens are secrets):
+`logger`'s lines, library and runtime lines through the root logger, and the text of an exception
+that ends an invocation (`redacted_failures`).
 """
 
+import functools
+import logging
+import re
+import traceback
+from collections.abc import Callable
 from enum import StrEnum
+from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.logging.formatter import LambdaPowertoolsFormatter
 from aws_lambda_powertools.metrics import MetricUnit, single_metric
 
 from practika.settings import deployment_settings
 
 NAMESPACE = "Practika"
 
-logger = Logger()
+# A URL keeps its scheme and host: its path may be a secret (a webhook URL) and its query a credential
+# (a presigned URL). A backslash ends it, so a JSON-escaped traceback ("...\n") is not swallowed.
+_URL = re.compile(r"\b(https?)://([^/\s\"'<>\\?#]+)[^\s\"'<>\\]*", re.IGNORECASE)
+# What can remain outside a whole URL: a query cut from its URL, an Authorization header, a bare JWT.
+_SECRETS = (
+    (re.compile(r"X-Amz-[A-Za-z-]+=[^&\s\"'\\]*", re.IGNORECASE), "[redacted]"),
+    (re.compile(r"\b(bearer)\s+[A-Za-z0-9._~+/=-]+", re.IGNORECASE), r"\1 [redacted]"),
+    (re.compile(r"\beyJ[\w-]+\.[\w-]+\.[\w-]*"), "[redacted]"),
+)
+
+
+def redact(text: str) -> str:
+    """`text` without URL paths and queries, AWS signature parameters, bearer tokens or JWTs."""
+    text = _URL.sub(r"\1://\2/[redacted]", text)
+    for pattern, replacement in _SECRETS:
+        text = pattern.sub(replacement, text)
+    return text
+
+
+class RedactingFormatter(LambdaPowertoolsFormatter):
+    """Powertools' JSON line, redacted as a whole: message, keys, exception and traceback alike."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return redact(super().format(record))
+
+
+class RedactingFilter(logging.Filter):
+    """The same redaction for lines that do not pass through `logger` (the runtime's, libraries')."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.msg, record.args = redact(record.getMessage()), None
+        if record.exc_info and not record.exc_text:
+            record.exc_text = logging.Formatter().formatException(record.exc_info)
+        if record.exc_text:
+            record.exc_text = redact(record.exc_text)
+        if record.stack_info:
+            record.stack_info = redact(record.stack_info)
+        return True
+
+
+logger = Logger(logger_formatter=RedactingFormatter())
+for _handler in [*logging.getLogger().handlers, logging.lastResort]:
+    if _handler is not None:
+        _handler.addFilter(RedactingFilter())
 tracer = Tracer()
 metrics = Metrics(namespace=NAMESPACE)
 metrics.set_default_dimensions(environment=deployment_settings().environment)
@@ -54,8 +108,35 @@ class SecurityEvent(StrEnum):
     TOOL_CRASH = "tool_crash"
 
 
-def log_security_event(kind: SecurityEvent, message: str, **facts: object) -> None:
-    logger.warning(message, extra={"security_event": kind.value, **facts})
+def log_security_event(kind: SecurityEvent, message: str, *, owner: str | None, **facts: object) -> None:
+    """A security event; `owner` (None only when no one is known) is what the runbook groups them by."""
+    logger.warning(message, extra={"security_event": kind.value, "owner": owner, **facts})
+
+
+class InvocationFailed(Exception):
+    """What the Lambda runtime is told of a failure whose exception text held a URL or a token."""
+
+
+def redacted_failures(handler: Callable[..., Any]) -> Callable[..., Any]:
+    """Let an invocation fail without its exception carrying a secret into the runtime's error log.
+
+    The runtime prints an uncaught exception with its whole chain (a timed-out ffmpeg's command line
+    holds the presigned source URL): such a failure is logged here, redacted, and raised again as
+    `InvocationFailed` without the chain. Failures without secrets pass unchanged.
+    """
+
+    @functools.wraps(handler)
+    def run(event: Any, context: Any) -> Any:
+        try:
+            return handler(event, context)
+        except Exception as error:
+            told = "".join(traceback.format_exception(error))
+            if redact(told) == told:
+                raise
+            logger.exception("invocation failed")
+            raise InvocationFailed(redact(f"{type(error).__name__}: {error}")) from None
+
+    return run
 
 
 def count_by(
