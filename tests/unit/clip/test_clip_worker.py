@@ -1,12 +1,14 @@
 """The clip job and the worker's partial batch responses, with storage and ffmpeg faked."""
 
 import json
+import time
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from devstack.template import load_template
 from practika.clips import store as clip_store
 from practika.clips import worker as clip_worker
 from practika.clips.model import Clip, ClipError, ClipMode, ClipRange, ClipStatus, ClipTimes
@@ -31,9 +33,12 @@ class Fakes:
         self.released = 0
         self.cut_error: CutError | None = None
         self.cut_calls = 0
+        self.missing_for = 0  # how many more reads find no record (a job that arrived before its record)
 
     def start_processing(self, clip_id: str, *, lease_s: float) -> Clip | None:
-        assert self.clip is not None
+        if self.missing_for or self.clip is None:
+            self.missing_for -= 1
+            raise clip_store.ClipMissing(clip_id)
         if self.clip.status in (ClipStatus.READY, ClipStatus.FAILED):
             return None
         self.clip = self.clip.model_copy(update={"status": ClipStatus.PROCESSING})
@@ -94,6 +99,33 @@ def test_a_finished_clip_is_never_cut_again(fakes):
     assert fakes.cut_calls == 0
 
 
+def test_a_job_that_arrives_before_its_record_waits_for_it_and_cuts_the_clip(fakes):
+    # The clip API sends the job, then writes the record: a fast worker can read before that write.
+    fakes.missing_for = 2
+
+    done = clip_worker.process_clip(QUEUED.clip_id, attempt=1, remaining_ms=remaining, sent_at_s=time.time())
+
+    assert done is not None and done.status == ClipStatus.READY
+    assert fakes.cut_calls == 1
+
+
+def test_a_job_whose_record_never_came_is_dropped_without_cutting(fakes, caplog):
+    # Its request failed after sending the job: no record RECORD_WAIT_S after the job was sent.
+    fakes.clip = None
+    sent = time.time() - clip_worker.RECORD_WAIT_S - 1
+
+    assert clip_worker.process_clip(QUEUED.clip_id, attempt=1, remaining_ms=remaining, sent_at_s=sent) is None
+    assert fakes.cut_calls == 0
+    assert "clip job without a record dropped" in caplog.text
+
+
+def test_a_job_waits_for_its_record_longer_than_the_clip_api_can_still_write_it():
+    api_timeout = load_template()["Globals"]["Function"]["Timeout"]
+    api = load_template()["Resources"]["ClipApiFunction"]["Properties"]
+
+    assert api.get("Timeout", api_timeout) < clip_worker.RECORD_WAIT_S
+
+
 def test_a_transient_failure_is_retried_and_the_lease_given_back(fakes):
     fakes.cut_error = CutError("timeout", "ffmpeg ran over", transient=True)
 
@@ -137,7 +169,7 @@ def test_a_missing_source_is_final(fakes, monkeypatch):
 def test_the_worker_reports_only_the_records_that_must_come_back(event, lambda_context, monkeypatch):
     from clip import worker
 
-    def process(clip_id: str, *, attempt: int, remaining_ms: Any) -> None:
+    def process(clip_id: str, *, attempt: int, remaining_ms: Any, sent_at_s: float) -> None:
         if clip_id == "retry-me":
             raise clip_worker.ClipRetry("timeout", "ran over")
 

@@ -1,9 +1,11 @@
 """Clips: asking for a clip (checked, counted against the daily quota, queued once) and showing it."""
 
+from botocore.exceptions import BotoCoreError, ClientError
+
 from practika import clock
 from practika.clips import rules, store
 from practika.clips.model import Clip, ClipRequest, ClipStatus, ClipView, clip_object_key
-from practika.errors import QuotaExceeded
+from practika.errors import QuotaExceeded, Unavailable
 from practika.observability import MetricName, SecurityEvent, count_by, log_security_event, logger, metrics, tracer
 from practika.settings import clip_settings
 from practika.videos import store as video_store
@@ -17,6 +19,10 @@ def request_clip(owner: str, video_id: str, request: ClipRequest) -> tuple[ClipV
 
     A clip asked for again answers the existing one; a queued clip whose job may have been lost,
     or one that failed for a passing reason, is queued again.
+
+    The job is always sent before the record is written: a clip record never exists without its
+    job, so no clip can be stranded in `queued`. If the record's write fails, the request fails and
+    the job finds no record (the worker drops it); the client's retry creates both again.
     """
     logger.append_keys(video_id=video_id)
     tracer.put_annotation(key="video_id", value=video_id)
@@ -29,6 +35,7 @@ def request_clip(owner: str, video_id: str, request: ClipRequest) -> tuple[ClipV
     tracer.put_annotation(key="clip_id", value=clip.clip_id)
     existing = store.get_clip(clip.clip_id)
     if existing is None:
+        _send_job(settings.clip_queue_url, clip.clip_id)
         try:
             clip, created = store.create_clip(clip, max_per_day=settings.max_clips_per_day)
         except QuotaExceeded:
@@ -37,18 +44,29 @@ def request_clip(owner: str, video_id: str, request: ClipRequest) -> tuple[ClipV
     else:
         clip, created = existing, False
     if created:
-        store.enqueue(settings.clip_queue_url, clip.clip_id)
         count_by(MetricName.CLIP_CREATIONS, "mode", clip.requested.mode.value)
         logger.info("clip queued", mode=clip.requested.mode.value)
     elif rules.needs_requeue(clip, clock.now()):
+        _send_job(settings.clip_queue_url, clip.clip_id)
         store.touch(clip.clip_id)
-        store.enqueue(settings.clip_queue_url, clip.clip_id)
         logger.warning("stale queued clip queued again")
-    elif rules.can_retry(clip) and (requeued := store.requeue_failed(clip.clip_id, rules.RETRYABLE_FAILURES)):
-        clip = requeued
-        store.enqueue(settings.clip_queue_url, clip.clip_id)
-        logger.info("failed clip queued again", error_code=existing.error.code if existing and existing.error else None)
+    elif rules.can_retry(clip):
+        _send_job(settings.clip_queue_url, clip.clip_id)
+        if requeued := store.requeue_failed(clip.clip_id, rules.RETRYABLE_FAILURES):
+            clip = requeued
+            logger.info(
+                "failed clip queued again", error_code=existing.error.code if existing and existing.error else None
+            )
     return _view(clip), created
+
+
+def _send_job(queue_url: str, clip_id: str) -> None:
+    """Queue the clip's job, or fail the request before anything is written (503: ask again)."""
+    try:
+        store.enqueue(queue_url, clip_id)
+    except (ClientError, BotoCoreError) as error:
+        logger.error("clip job not queued", error=type(error).__name__)
+        raise Unavailable("the clip could not be queued; nothing was changed, ask again") from error
 
 
 @tracer.capture_method

@@ -29,6 +29,10 @@ class ClipBusy(Exception):
     """Another worker holds this clip's processing lease."""
 
 
+class ClipMissing(Exception):
+    """A job for a clip with no record: its record is not written yet, or its request failed."""
+
+
 class SourceMissing(Exception):
     """The video's object is gone from the uploads bucket."""
 
@@ -184,7 +188,9 @@ def start_processing(clip_id: str, *, lease_s: float) -> Clip | None:
         if aws.error_code(error) != "ConditionalCheckFailedException":
             raise
         current = get_clip(clip_id)
-        if current is None or current.status in (ClipStatus.READY, ClipStatus.FAILED):
+        if current is None:
+            raise ClipMissing(clip_id) from error
+        if current.status in (ClipStatus.READY, ClipStatus.FAILED):
             return None
         raise ClipBusy(clip_id) from error
     return Clip.model_validate(item)
@@ -244,10 +250,15 @@ def mark_failed(clip_id: str, error: ClipError) -> Clip:
 
 @tracer.capture_method
 def presign_source(video_id: str, *, expires_s: int) -> str:
-    """A short-lived GET for the source, after checking it is still there (a 404 is final, not transient)
-    and still the object validation accepted: a presigned POST stays usable until it expires, so its
-    owner could write unvalidated bytes over a ready video."""
-    bucket, key = storage_settings().uploads_bucket, upload_object_key(video_id)
+    """A short-lived GET for the source, after checking it is still there (a 404 is final, not transient).
+
+    The source is the copy validation made under validated/, which no upload URL can write. Videos
+    validated before that copy existed are read from uploads/ if it is still the object validation
+    accepted (a presigned POST stays usable until it expires).
+    """
+    stored = video_store.get_video(video_id)
+    bucket = storage_settings().uploads_bucket
+    key = stored.source_key if stored and stored.source_key else upload_object_key(video_id)
     s3 = aws.client("s3")
     try:
         head = s3.head_object(Bucket=bucket, Key=key)
@@ -255,8 +266,7 @@ def presign_source(video_id: str, *, expires_s: int) -> str:
         if aws.error_code(error) in aws.NOT_FOUND_CODES:
             raise SourceMissing(f"the video's object {key} is gone") from error
         raise
-    stored = video_store.get_video(video_id)
-    validated_etag = stored.object_etag if stored else None
+    validated_etag = stored.object_etag if stored and not stored.source_key else None
     if validated_etag and str(head["ETag"]).strip('"') != validated_etag:
         raise SourceReplaced(f"the video's object {key} changed after validation")
     url: str = s3.generate_presigned_url("get_object", Params={"Bucket": bucket, "Key": key}, ExpiresIn=expires_s)

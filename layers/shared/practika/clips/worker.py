@@ -27,6 +27,10 @@ from practika.settings import ClipOutputLimits, clip_output_limits
 MAX_ATTEMPTS = 3
 # Seconds kept back from the Lambda's remaining time for the upload and the final status write.
 WORKER_MARGIN_S = 20.0
+# A job is sent before its clip's record is written (clips.service), so it may arrive first, and the
+# job of a request that failed never gets one. A request writes only while the clip API runs: a record
+# still missing this long after its job was sent never comes. Above ClipApiFunction's Timeout (15 s).
+RECORD_WAIT_S = 20.0
 
 
 # How far past the requested end a clip may run: a fast copy's B-frame tail, the last frame's display.
@@ -79,30 +83,40 @@ class ClipRetry(Exception):
         self.code = code
 
 
-def run_job(body: str, *, attempt: int, remaining_ms: Callable[[], int]) -> Clip | None:
-    """One clip queue message (`attempt`: its delivery count); raises ClipRetry for the queue to redeliver."""
+def run_job(
+    body: str, *, attempt: int, remaining_ms: Callable[[], int], sent_at_s: float | None = None
+) -> Clip | None:
+    """One clip queue message (`attempt`: its delivery count, `sent_at_s`: when it was sent, epoch seconds);
+    raises ClipRetry for the queue to redeliver."""
     job = ClipJob.model_validate_json(body)
     logger.append_keys(clip_id=job.clip_id)
     tracer.put_annotation(key="clip_id", value=job.clip_id)
     try:
-        return process_clip(job.clip_id, attempt=attempt, remaining_ms=remaining_ms)
+        return process_clip(job.clip_id, attempt=attempt, remaining_ms=remaining_ms, sent_at_s=sent_at_s)
     finally:
         logger.remove_keys(["clip_id", "video_id"])
 
 
 @tracer.capture_method
-def process_clip(clip_id: str, *, attempt: int, remaining_ms: Callable[[], int]) -> Clip | None:
+def process_clip(
+    clip_id: str, *, attempt: int, remaining_ms: Callable[[], int], sent_at_s: float | None = None
+) -> Clip | None:
     """Run one clip job: processing -> cut -> upload -> ready, or failed with a code.
 
     Transient failures are raised (the queue redelivers) until the last attempt, which marks
     the clip failed; deterministic ones mark it failed at once. A clip already ready or failed
-    is left alone, so a redelivered message never cuts twice.
+    is left alone, so a redelivered message never cuts twice. A job whose record does not exist
+    RECORD_WAIT_S after it was sent (`sent_at_s`, epoch seconds) belongs to a failed request: dropped.
     """
-    budget_s = tools.time_budget_s(remaining_ms(), margin_s=WORKER_MARGIN_S)
-    clip = store.start_processing(clip_id, lease_s=budget_s + WORKER_MARGIN_S)
+    try:
+        clip = _take(clip_id, remaining_ms, time.time() if sent_at_s is None else sent_at_s)
+    except store.ClipMissing:
+        logger.warning("clip job without a record dropped")
+        return None
     if clip is None:
         logger.info("clip already finished")
         return None
+    budget_s = tools.time_budget_s(remaining_ms(), margin_s=WORKER_MARGIN_S)
     tracer.put_annotation(key="video_id", value=clip.video_id)
     logger.append_keys(video_id=clip.video_id)
     started = time.perf_counter()
@@ -126,7 +140,7 @@ def process_clip(clip_id: str, *, attempt: int, remaining_ms: Callable[[], int])
     except store.SourceMissing as missing:
         return _failed(clip, ClipErrorCode.SOURCE_MISSING, str(missing), transient=False, attempt=attempt)
     except store.SourceReplaced as replaced:
-        log_security_event(SecurityEvent.OBJECT_REPLACED, "clip source replaced after validation")
+        log_security_event(SecurityEvent.OBJECT_REPLACED, "clip source replaced after validation", owner=clip.owner)
         return _failed(clip, ClipErrorCode.SOURCE_REPLACED, str(replaced), transient=False, attempt=attempt)
     except (ClientError, BotoCoreError, Boto3Error) as error:
         # Boto3Error: upload_file wraps a failed PutObject in S3UploadFailedError, which is neither of
@@ -148,6 +162,18 @@ def process_clip(clip_id: str, *, attempt: int, remaining_ms: Callable[[], int])
         source_bytes_read=result.source_bytes_read,
     )
     return done
+
+
+def _take(clip_id: str, remaining_ms: Callable[[], int], sent_at_s: float) -> Clip | None:
+    """The clip taken for processing (None: already finished), waiting for a record not written yet."""
+    while True:
+        lease_s = tools.time_budget_s(remaining_ms(), margin_s=WORKER_MARGIN_S) + WORKER_MARGIN_S
+        try:
+            return store.start_processing(clip_id, lease_s=lease_s)
+        except store.ClipMissing:
+            if time.time() >= sent_at_s + RECORD_WAIT_S:
+                raise
+            time.sleep(0.25)
 
 
 def _failed(clip: Clip, code: str, message: str, *, transient: bool, attempt: int) -> Clip:
