@@ -5,17 +5,20 @@ condition asserted.
 """
 
 import base64
+import io
 import json
 import logging
 import re
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from moto import mock_aws
 
 from practika import aws, settings
+from practika.observability import logger
 from tests.integration.conftest import call_upload_api, clear_cached_configuration, create_table_from_template
 
 BUCKET = "practika-test-uploads"
@@ -254,3 +257,44 @@ def test_complete_of_someone_elses_upload_is_not_found(stack: None) -> None:
     status, _ = call("api-complete-upload.json", video_id=created["video_id"], sub="user-mallory")
 
     assert status == 404
+
+
+def test_keys_one_request_added_to_the_log_never_reach_the_next_request(stack: None) -> None:
+    # Given alice's request, which added her new video's id to the log keys of this warm handler
+    status, created = new_video()
+    assert status == 201
+
+    # When bob's next request is refused (a malformed id: nothing of his own is added)
+    written = io.StringIO()
+    previous = logger.registered_handler.setStream(written)  # type: ignore[attr-defined]
+    try:
+        assert call("api-get-video.json", video_id="nope", sub="user-bob")[0] == 404
+    finally:
+        logger.registered_handler.setStream(previous)  # type: ignore[attr-defined]
+
+    # Then none of bob's log lines carries alice's video id
+    lines = [json.loads(line) for line in written.getvalue().splitlines() if line.startswith("{")]
+    assert lines, "the refusal was not logged"
+    assert [line for line in lines if created["video_id"] in json.dumps(line)] == []
+
+
+def test_a_multipart_part_url_signs_the_size_of_its_part(stack: None) -> None:
+    # Given a declared size of two 5 MiB parts and one byte (the threshold here is 8 MiB)
+    status, created = new_video(size_bytes=10 * MIB + 1)
+    assert status == 201
+
+    # Then every part URL signs its own Content-Length: the planned part size, the rest for the last
+    urls = [part["url"] for part in created["upload"]["parts"]]
+    assert [parse_qs(urlsplit(url).query)["X-Amz-SignedHeaders"] for url in urls] == [["content-length;host"]] * 3
+    assert [_signed_length(url) for url in urls] == [5 * MIB, 5 * MIB, 1]
+
+
+def _signed_length(url: str) -> int:
+    """The Content-Length this part URL was signed for: the one whose signature it matches."""
+    from devstack.moto_patches import presigned_signature
+
+    signature = parse_qs(urlsplit(url).query)["X-Amz-Signature"][0]
+    for length in (5 * MIB, 1):
+        if presigned_signature("PUT", url, {}, length, {"FOOBARKEY": "FOOBARSECRET"}) == signature:
+            return length
+    raise AssertionError("no planned length matches the signature")

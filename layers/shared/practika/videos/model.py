@@ -85,8 +85,13 @@ def video_key(video_id: str) -> dict[str, str]:
 
 
 def upload_object_key(video_id: str) -> str:
-    """Where a video's bytes live; chosen by the server, never by the client."""
+    """Where a video's bytes are uploaded; chosen by the server, never by the client."""
     return f"uploads/{video_id}"
+
+
+def validated_object_key(video_id: str) -> str:
+    """Where validation keeps the bytes it accepted: a key no upload URL or POST policy can write."""
+    return f"validated/{video_id}"
 
 
 class CreateVideoRequest(BaseModel):

@@ -61,6 +61,15 @@ def plan_parts(size_bytes: int, preferred_part_bytes: int) -> tuple[int, int]:
     return part_size, math.ceil(size_bytes / part_size)
 
 
+def part_sizes(size_bytes: int, part_size: int) -> list[int]:
+    """The size of each part, in order: every part `part_size` bytes but the last, which holds the rest.
+
+    Each part URL signs its part's Content-Length, so the parts can add up to the declared size only.
+    """
+    count = math.ceil(size_bytes / part_size)
+    return [part_size] * (count - 1) + [size_bytes - part_size * (count - 1)]
+
+
 # --- validation ------------------------------------------------------------------------------
 
 

@@ -4,8 +4,10 @@ A video moves awaiting_upload -> validating -> ready | rejected, each step a con
 so duplicate and out-of-order S3 events can never move it backwards or count it twice.
 
 Per-owner items sit next to the videos in the same table:
-- `OWNER#<owner>` / `PENDING#<video_id>`: an upload handed out and not yet received, expiring
-  (TTL `expires_at`) when its URLs do;
+- `OWNER#<owner>` / `UPLOAD_SLOT#<n>`, n < MaxPendingUploads: a slot held by an upload handed out
+  and not yet received, until its URLs expire (`expires_at`, also the TTL). An upload is issued
+  only with a conditional write claiming a free slot, so racing requests can never hold more
+  uploads than there are slots;
 - `OWNER#<owner>` / `DAY#<yyyy-mm-dd>`: bytes of uploads handed out that day.
 """
 
@@ -19,16 +21,33 @@ from practika import aws, clock
 from practika.errors import NotFound
 from practika.observability import logger, tracer
 from practika.settings import storage_settings
-from practika.videos.model import MediaFacts, PartUrl, Rejection, Video, VideoStatus, video_key
+from practika.videos.model import (
+    MediaFacts,
+    PartUrl,
+    Rejection,
+    Video,
+    VideoStatus,
+    validated_object_key,
+    video_key,
+)
 from practika.videos.rules import quarantine_key
 
 SNIFF_BYTES = 4096
 
 DAY_COUNTER_TTL_S = 3 * 24 * 3600
+SLOT_PREFIX = "UPLOAD_SLOT#"
 
 
 class DailyBytesExceeded(Exception):
     """The owner's bytes-per-day allowance would be exceeded by this upload."""
+
+
+class SlotTaken(Exception):
+    """Another request claimed the same pending-upload slot first."""
+
+
+class ObjectChanged(Exception):
+    """The object is no longer the one that was validated: it was written again meanwhile."""
 
 
 @dataclass(frozen=True)
@@ -36,6 +55,7 @@ class StoredVideo:
     video: Video
     upload_id: str | None
     object_etag: str | None
+    source_key: str | None = None  # the validated copy clips are cut from (absent on older records)
 
 
 def _table() -> Any:
@@ -50,32 +70,50 @@ def _is_condition_failure(error: ClientError) -> bool:
     return aws.error_code(error) == "ConditionalCheckFailedException"
 
 
+def _slot_key(owner: str, slot: int) -> dict[str, str]:
+    return _owner_key(owner, f"{SLOT_PREFIX}{slot}")
+
+
 @tracer.capture_method
-def count_pending_uploads(owner: str, now_epoch: int) -> int:
-    """Uploads handed out to `owner` whose URLs are still valid and whose file has not arrived."""
-    count = 0
+def free_upload_slots(owner: str, limit: int, now_epoch: int) -> list[int]:
+    """The slots 0..limit-1 of `owner` not held by an upload whose URLs are still valid."""
+    held: set[int] = set()
     query: dict[str, Any] = {
-        "KeyConditionExpression": Key("pk").eq(f"OWNER#{owner}") & Key("sk").begins_with("PENDING#"),
+        "KeyConditionExpression": Key("pk").eq(f"OWNER#{owner}") & Key("sk").begins_with(SLOT_PREFIX),
         "FilterExpression": Attr("expires_at").gt(now_epoch),
-        "Select": "COUNT",
+        "ProjectionExpression": "sk",
         "ConsistentRead": True,
     }
     while True:
         page = _table().query(**query)
-        count += page["Count"]
+        held.update(int(item["sk"].removeprefix(SLOT_PREFIX)) for item in page["Items"])
         if "LastEvaluatedKey" not in page:
-            return count
+            return [slot for slot in range(limit) if slot not in held]
         query["ExclusiveStartKey"] = page["LastEvaluatedKey"]
 
 
 @tracer.capture_method
-def create_video(video: Video, *, upload_id: str | None, pending_until: int, day: str, max_bytes_per_day: int) -> None:
-    """Write a new awaiting_upload video, its pending marker and the day's byte count, all or nothing."""
+def create_video(
+    video: Video,
+    *,
+    upload_id: str | None,
+    slot: int,
+    now_epoch: int,
+    pending_until: int,
+    day: str,
+    max_bytes_per_day: int,
+) -> None:
+    """Write a new awaiting_upload video, claim its pending-upload slot and count the day's bytes, all or nothing.
+
+    Raises SlotTaken when the slot is held by a live upload (another request claimed it first), and
+    DailyBytesExceeded when the day's bytes would go over the limit.
+    """
     if video.size_bytes > max_bytes_per_day:
         # The first upload of a day passes the counter's condition whatever its size.
         raise DailyBytesExceeded()
     table_name = storage_settings().table_name
     item = aws.dynamo_values({**video.model_dump(mode="json", exclude_none=True), **video_key(video.video_id)})
+    item["upload_slot"] = slot
     if upload_id:
         item["upload_id"] = upload_id
     try:
@@ -92,10 +130,13 @@ def create_video(video: Video, *, upload_id: str | None, pending_until: int, day
                     "Put": {
                         "TableName": table_name,
                         "Item": {
-                            **_owner_key(video.owner, f"PENDING#{video.video_id}"),
+                            **_slot_key(video.owner, slot),
                             "video_id": video.video_id,
                             "expires_at": pending_until,
                         },
+                        # Free, or held by an upload whose URLs have expired (TTL deletes lazily).
+                        "ConditionExpression": "attribute_not_exists(pk) OR expires_at <= :now",
+                        "ExpressionAttributeValues": {":now": now_epoch},
                     }
                 },
                 {
@@ -115,8 +156,11 @@ def create_video(video: Video, *, upload_id: str | None, pending_until: int, day
         )
     except ClientError as error:
         reasons = aws.cancellation_codes(error)
-        if len(reasons) == 3 and reasons[2] == "ConditionalCheckFailed":
+        failed = [reason == "ConditionalCheckFailed" for reason in reasons]
+        if len(failed) == 3 and failed[2]:
             raise DailyBytesExceeded() from error
+        if len(failed) == 3 and failed[1]:
+            raise SlotTaken() from error
         raise
 
 
@@ -125,6 +169,7 @@ def _load(item: dict[str, Any]) -> StoredVideo:
         video=Video.model_validate(item),
         upload_id=item.get("upload_id"),
         object_etag=item.get("object_etag"),
+        source_key=item.get("source_key"),
     )
 
 
@@ -170,16 +215,34 @@ def begin_validation(video_id: str) -> tuple[StoredVideo, bool] | None:
     old = answer["Attributes"]
     first = old["status"] == VideoStatus.AWAITING_UPLOAD.value
     if first:
-        _table().delete_item(Key=_owner_key(old["owner"], f"PENDING#{video_id}"))
+        _release_slot(old["owner"], old.get("upload_slot"), video_id)
     new = {**old, "status": VideoStatus.VALIDATING.value}
     return _load(new), first
 
 
-def _finish(video_id: str, status: VideoStatus, field: str, value: dict[str, Any], etag: str) -> bool:
+def _release_slot(owner: str, slot: Any, video_id: str) -> None:
+    """Free the upload's pending slot, unless it expired and another upload holds it now.
+
+    A second write after the status change: should it fail, the slot frees itself when the upload's
+    URLs expire (the condition on claiming it), so the owner may only wait, never overshoot.
+    """
+    key = _slot_key(owner, int(slot)) if slot is not None else _owner_key(owner, f"PENDING#{video_id}")
+    try:
+        _table().delete_item(Key=key, ConditionExpression="video_id = :id", ExpressionAttributeValues={":id": video_id})
+    except ClientError as error:
+        if not _is_condition_failure(error):
+            raise
+
+
+def _finish(
+    video_id: str, status: VideoStatus, field: str, value: dict[str, Any], etag: str, also: dict[str, str] | None = None
+) -> bool:
+    extra = also or {}
     try:
         _table().update_item(
             Key=video_key(video_id),
-            UpdateExpression=f"SET #status = :status, {field} = :value, object_etag = :etag, updated_at = :now",
+            UpdateExpression=f"SET #status = :status, {field} = :value, object_etag = :etag, updated_at = :now"
+            + "".join(f", {name} = :{name}" for name in extra),
             ConditionExpression="#status = :validating",
             ExpressionAttributeNames={"#status": "status"},
             ExpressionAttributeValues={
@@ -188,6 +251,7 @@ def _finish(video_id: str, status: VideoStatus, field: str, value: dict[str, Any
                 ":etag": etag,
                 ":validating": VideoStatus.VALIDATING.value,
                 ":now": clock.iso_seconds(),
+                **{f":{name}": text for name, text in extra.items()},
             },
         )
     except ClientError as error:
@@ -199,8 +263,9 @@ def _finish(video_id: str, status: VideoStatus, field: str, value: dict[str, Any
 
 @tracer.capture_method
 def mark_ready(video_id: str, media: MediaFacts, etag: str) -> bool:
-    """validating -> ready; False when another delivery of the same event got there first."""
-    return _finish(video_id, VideoStatus.READY, "media", media.model_dump(mode="json"), etag)
+    """validating -> ready, cut from the validated copy; False when another delivery got there first."""
+    source = {"source_key": validated_object_key(video_id)}
+    return _finish(video_id, VideoStatus.READY, "media", media.model_dump(mode="json"), etag, source)
 
 
 @tracer.capture_method
@@ -235,7 +300,9 @@ def presign_post(key: str, content_type: str, size_bytes: int, expiry_s: int) ->
 
 
 @tracer.capture_method
-def start_multipart(key: str, content_type: str, part_count: int, expiry_s: int) -> tuple[str, list[PartUrl]]:
+def start_multipart(key: str, content_type: str, sizes: list[int], expiry_s: int) -> tuple[str, list[PartUrl]]:
+    """A multipart upload and one URL per part, each signing its part's Content-Length (`sizes`, in order):
+    S3 refuses a part of any other size, so the parts cannot add up to more than was declared."""
     s3 = aws.client("s3")
     bucket = storage_settings().uploads_bucket
     upload_id = s3.create_multipart_upload(Bucket=bucket, Key=key, ContentType=content_type)["UploadId"]
@@ -244,13 +311,30 @@ def start_multipart(key: str, content_type: str, part_count: int, expiry_s: int)
             part_number=number,
             url=s3.generate_presigned_url(
                 "upload_part",
-                Params={"Bucket": bucket, "Key": key, "UploadId": upload_id, "PartNumber": number},
+                Params={
+                    "Bucket": bucket,
+                    "Key": key,
+                    "UploadId": upload_id,
+                    "PartNumber": number,
+                    "ContentLength": size,
+                },
                 ExpiresIn=expiry_s,
             ),
         )
-        for number in range(1, part_count + 1)
+        for number, size in enumerate(sizes, start=1)
     ]
     return upload_id, urls
+
+
+@tracer.capture_method
+def uploaded_parts(key: str, upload_id: str) -> dict[int, "ObjectInfo"]:
+    """The parts S3 holds for this multipart upload, by part number: what completion would assemble."""
+    parts: dict[int, ObjectInfo] = {}
+    pages = aws.client("s3").get_paginator("list_parts")
+    for page in pages.paginate(Bucket=storage_settings().uploads_bucket, Key=key, UploadId=upload_id):
+        for part in page.get("Parts", []):
+            parts[int(part["PartNumber"])] = ObjectInfo(int(part["Size"]), str(part["ETag"]).strip('"'))
+    return parts
 
 
 def abort_multipart(key: str, upload_id: str) -> None:
@@ -295,6 +379,33 @@ def presign_probe_url(bucket: str, key: str, expiry_s: int) -> str:
         Params={"Bucket": bucket, "Key": key, "ResponseContentType": "application/octet-stream"},
         ExpiresIn=max(60, expiry_s),
     )
+
+
+@tracer.capture_method
+def keep_validated(bucket: str, key: str, video_id: str, etag: str) -> None:
+    """Copy the validated object to validated/<video_id>, a key no upload URL can write, if it is still
+    the object validation read (ETag); ObjectChanged if it was written again meanwhile.
+
+    Clips are cut from this copy, so a later write to the upload key can never reach a ready video.
+    A single CopyObject (to 5 GB, the largest upload) checks the condition once, atomically.
+    """
+    try:
+        aws.client("s3").copy_object(
+            Bucket=bucket,
+            Key=validated_object_key(video_id),
+            CopySource={"Bucket": bucket, "Key": key},
+            CopySourceIfMatch=f'"{etag}"',
+        )
+    except ClientError as error:
+        if error.response.get("Error", {}).get("Code") in ("PreconditionFailed", "412", "NoSuchKey", "404"):
+            raise ObjectChanged(key) from error
+        raise
+
+
+@tracer.capture_method
+def delete_upload(bucket: str, key: str) -> None:
+    """Remove the uploaded object once its validated copy is the video."""
+    aws.client("s3").delete_object(Bucket=bucket, Key=key)
 
 
 @tracer.capture_method

@@ -6,12 +6,13 @@ up to the declared size. Above the multipart threshold the client gets one presi
 part instead and calls `POST /videos/{id}/complete` at the end.
 """
 
+import random
 from datetime import datetime, timedelta
 
 from botocore.exceptions import ClientError
 
 from practika import aws, clock
-from practika.errors import Conflict, InvalidRequest, NotFound, QuotaExceeded
+from practika.errors import Conflict, InvalidRequest, NotFound, QuotaExceeded, SizeMismatch
 from practika.observability import MetricName, SecurityEvent, log_security_event, logger, metrics, tracer
 from practika.settings import storage_settings, upload_settings
 from practika.videos import store
@@ -26,7 +27,10 @@ from practika.videos.model import (
     VideoView,
     upload_object_key,
 )
-from practika.videos.rules import is_video_id, new_video_id, plan_parts, upload_window_s
+from practika.videos.rules import is_video_id, new_video_id, part_sizes, plan_parts, upload_window_s
+
+# Claims of a free pending-upload slot a request makes before giving up on racing requests.
+SLOT_CLAIMS = 8
 
 
 def _refuse_quota(owner: str, reason: str, message: str, **facts: object) -> QuotaExceeded:
@@ -42,11 +46,8 @@ def create_upload(owner: str, request: CreateVideoRequest, now: datetime | None 
     multipart = request.size_bytes > settings.multipart_threshold_bytes
     window_s = upload_window_s(request.size_bytes, multipart, settings.upload_url_expiry_s)
     expires = now + timedelta(seconds=window_s)
-    pending = store.count_pending_uploads(owner, int(now.timestamp()))
-    if pending >= settings.max_pending_uploads:
-        raise _refuse_quota(
-            owner, "pending_uploads", "too many uploads are waiting for their file", limit=settings.max_pending_uploads
-        )
+    if not store.free_upload_slots(owner, settings.max_pending_uploads, int(now.timestamp())):
+        raise _pending_quota(owner, settings.max_pending_uploads)
     video_id = new_video_id()
     key = upload_object_key(video_id)
     logger.append_keys(video_id=video_id)
@@ -64,8 +65,10 @@ def create_upload(owner: str, request: CreateVideoRequest, now: datetime | None 
     upload: PostUpload | MultipartUpload
     upload_id: str | None = None
     if multipart:
-        part_size, part_count = plan_parts(request.size_bytes, settings.multipart_part_bytes)
-        upload_id, parts = store.start_multipart(key, request.content_type, part_count, window_s)
+        part_size, _ = plan_parts(request.size_bytes, settings.multipart_part_bytes)
+        upload_id, parts = store.start_multipart(
+            key, request.content_type, part_sizes(request.size_bytes, part_size), window_s
+        )
         upload = MultipartUpload(
             upload_id=upload_id, part_size=part_size, parts=parts, expires_at=clock.iso_seconds(expires)
         )
@@ -73,22 +76,53 @@ def create_upload(owner: str, request: CreateVideoRequest, now: datetime | None 
         post = store.presign_post(key, request.content_type, request.size_bytes, settings.upload_url_expiry_s)
         upload = PostUpload(url=post["url"], fields=post["fields"], expires_at=clock.iso_seconds(expires))
     try:
-        store.create_video(
-            video,
-            upload_id=upload_id,
-            pending_until=int(expires.timestamp()),
-            day=now.date().isoformat(),
-            max_bytes_per_day=settings.max_upload_bytes_per_day,
-        )
-    except store.DailyBytesExceeded:
+        _claim_slot_and_create(video, upload_id, now, int(expires.timestamp()))
+    except QuotaExceeded:
         if upload_id:
             store.abort_multipart(key, upload_id)
-        raise _refuse_quota(
-            owner, "bytes_per_day", "the daily upload volume is used up", limit=settings.max_upload_bytes_per_day
-        ) from None
+        raise
     metrics.add_metric(name=MetricName.VIDEO_UPLOAD_REQUESTS, unit="Count", value=1)
     logger.info("upload issued", method=upload.method, size_bytes=request.size_bytes)
     return CreatedVideo(**VideoView.of(video).model_dump(), upload=upload)
+
+
+def _pending_quota(owner: str, limit: int) -> QuotaExceeded:
+    return _refuse_quota(owner, "pending_uploads", "too many uploads are waiting for their file", limit=limit)
+
+
+def _claim_slot_and_create(video: Video, upload_id: str | None, now: datetime, pending_until: int) -> None:
+    """Write the video while claiming one of its owner's free pending-upload slots, in one transaction.
+
+    Racing requests may pick the same slot: the loser picks again among the slots still free, so the
+    owner never holds more pending uploads than there are slots, and a free slot is not refused.
+    """
+    settings = upload_settings()
+    limit = settings.max_pending_uploads
+    for _ in range(SLOT_CLAIMS):
+        free = store.free_upload_slots(video.owner, limit, int(now.timestamp()))
+        if not free:
+            break
+        try:
+            store.create_video(
+                video,
+                upload_id=upload_id,
+                slot=random.choice(free),  # noqa: S311 - spreads racing requests, no secret
+                now_epoch=int(now.timestamp()),
+                pending_until=pending_until,
+                day=now.date().isoformat(),
+                max_bytes_per_day=settings.max_upload_bytes_per_day,
+            )
+            return
+        except store.SlotTaken:
+            continue
+        except store.DailyBytesExceeded:
+            raise _refuse_quota(
+                video.owner,
+                "bytes_per_day",
+                "the daily upload volume is used up",
+                limit=settings.max_upload_bytes_per_day,
+            ) from None
+    raise _pending_quota(video.owner, limit)
 
 
 def _owned(owner: str, video_id: str) -> store.StoredVideo:
@@ -120,6 +154,7 @@ def complete_upload(owner: str, video_id: str, request: CompleteUploadRequest) -
         raise InvalidRequest("parts must be numbered 1..N in order, each once", details={"part_numbers": numbers})
     key = upload_object_key(video_id)
     try:
+        _check_parts(key, upload_id, request, video.size_bytes)
         store.complete_multipart(key, upload_id, [{"PartNumber": p.part_number, "ETag": p.etag} for p in request.parts])
     except ClientError as error:
         code = aws.error_code(error)
@@ -132,3 +167,19 @@ def complete_upload(owner: str, video_id: str, request: CompleteUploadRequest) -
         raise
     logger.info("multipart upload completed", parts=len(numbers))
     return VideoView.of(video)
+
+
+def _check_parts(key: str, upload_id: str, request: CompleteUploadRequest, declared_bytes: int) -> None:
+    """The parts named are the ones S3 holds, and hold exactly the declared bytes: checked before S3
+    assembles anything, so nothing larger or smaller than declared is ever stored, copied or counted."""
+    held = store.uploaded_parts(key, upload_id)
+    for part in request.parts:
+        found = held.get(part.part_number)
+        if found is None or found.etag != part.etag.strip('"'):
+            raise InvalidRequest("the parts do not match the uploaded ones", details={"part_number": part.part_number})
+    uploaded = sum(held[part.part_number].size_bytes for part in request.parts)
+    if uploaded != declared_bytes:
+        raise SizeMismatch(
+            f"the parts hold {uploaded} bytes but {declared_bytes} were announced",
+            details={"declared_bytes": declared_bytes, "uploaded_bytes": uploaded},
+        )

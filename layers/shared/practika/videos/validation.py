@@ -101,21 +101,37 @@ def _move_out(ref: S3ObjectRef) -> None:
 def _unknown_upload(ref: S3ObjectRef) -> Outcome:
     if store.head_upload(ref.bucket, ref.key) is None:
         return Outcome.GONE
-    log_security_event(SecurityEvent.UNKNOWN_UPLOAD, "object without an upload", key=ref.key)
+    log_security_event(SecurityEvent.UNKNOWN_UPLOAD, "object without an upload", owner=None, key=ref.key)
     count_by(MetricName.VALIDATION_FAILURES, "reason", Outcome.UNKNOWN_UPLOAD)
     _move_out(ref)
     return Outcome.UNKNOWN_UPLOAD
 
 
 def _settle_stale(ref: S3ObjectRef, stored: store.StoredVideo) -> Outcome:
-    """An event for a video already decided: change nothing, but finish a rejection's cleanup."""
+    """An event for a video already decided: change nothing, but take whatever is in uploads/ out of it.
+
+    A ready video is its validated copy; an object under its upload key is either a write after
+    validation (the POST policy stays usable until it expires) or the upload a failed run left behind.
+    """
     found = store.head_upload(ref.bucket, ref.key)
     status = stored.video.status
-    if found is not None and status == VideoStatus.REJECTED:
+    if found is not None and status == VideoStatus.READY:
+        replaced = found.etag != stored.object_etag
+        if replaced:
+            log_security_event(
+                SecurityEvent.OBJECT_REPLACED,
+                "validated object replaced",
+                owner=stored.video.owner,
+                key=ref.key,
+                etag=found.etag,
+            )
+        # Videos validated before the copy existed (no source_key) are still read from uploads/.
+        if stored.source_key and replaced:
+            _move_out(ref)
+        elif stored.source_key:
+            store.delete_upload(ref.bucket, ref.key)  # the copy is the video: a run stopped before this
+    elif found is not None and status == VideoStatus.REJECTED:
         _move_out(ref)
-    elif found is not None and status == VideoStatus.READY and found.etag != stored.object_etag:
-        # The POST policy stays usable until it expires: someone wrote the key again after validation.
-        log_security_event(SecurityEvent.OBJECT_REPLACED, "validated object replaced", key=ref.key, etag=found.etag)
     logger.info("stale event ignored", status=status.value)
     return Outcome.STALE
 
@@ -166,17 +182,26 @@ def validate_object(ref: S3ObjectRef, remaining_ms: int, attempt: int = 1) -> Ou
         ref.bucket, ref.key, found.size_bytes, budget_s, attempt
     )
     if verdict.media is not None:
-        if store.mark_ready(video_id, verdict.media, found.etag):
-            logger.info("video ready", **verdict.media.model_dump())
-            return Outcome.READY
-        return Outcome.STALE
+        try:
+            store.keep_validated(ref.bucket, ref.key, video_id, found.etag)
+        except store.ObjectChanged:
+            # Written again while being validated: that write's own event validates the new bytes.
+            logger.info("object changed during validation")
+            return Outcome.STALE
+        if not store.mark_ready(video_id, verdict.media, found.etag):
+            return Outcome.STALE
+        store.delete_upload(ref.bucket, ref.key)
+        logger.info("video ready", **verdict.media.model_dump())
+        return Outcome.READY
     assert verdict.rejection is not None
     if not store.mark_rejected(video_id, verdict.rejection, found.etag):
         return Outcome.STALE
     code = verdict.rejection.code
     count_by(MetricName.VALIDATION_FAILURES, "reason", code)
     if verdict.security_event is not None:
-        log_security_event(verdict.security_event, "video rejected", reason=code, detail=verdict.detail)
+        log_security_event(
+            verdict.security_event, "video rejected", owner=stored.video.owner, reason=code, detail=verdict.detail
+        )
     else:
         logger.info("video rejected", reason=code, detail=verdict.detail)
     _move_out(ref)
