@@ -260,21 +260,23 @@ def test_complete_of_someone_elses_upload_is_not_found(stack: None) -> None:
 
 
 def test_keys_one_request_added_to_the_log_never_reach_the_next_request(stack: None) -> None:
-    # Given alice's request, which added her new video's id to the log keys of this warm handler
+    # Given bob at his pending-upload limit, and alice's request, which added her video's id to the log keys
+    for _ in range(3):
+        assert new_video(sub="user-bob")[0] == 201
     status, created = new_video()
     assert status == 201
 
-    # When bob's next request is refused (a malformed id: nothing of his own is added)
+    # When bob's next request is refused on the same warm handler (before anything of his is added)
     written = io.StringIO()
     previous = logger.registered_handler.setStream(written)  # type: ignore[attr-defined]
     try:
-        assert call("api-get-video.json", video_id="nope", sub="user-bob")[0] == 404
+        assert new_video(sub="user-bob")[0] == 429
     finally:
         logger.registered_handler.setStream(previous)  # type: ignore[attr-defined]
 
     # Then none of bob's log lines carries alice's video id
     lines = [json.loads(line) for line in written.getvalue().splitlines() if line.startswith("{")]
-    assert lines, "the refusal was not logged"
+    assert [line["message"] for line in lines] == ["upload quota exceeded", "request refused"]
     assert [line for line in lines if created["video_id"] in json.dumps(line)] == []
 
 
