@@ -26,6 +26,7 @@ from devstack.control import ControlServer
 from devstack.faults import FILE_ENV, FaultBook, write_shims
 from devstack.iam import ROOT_ACCESS_KEY, enforce, grant_roles, load_managed_policies
 from devstack.moto_patches import (
+    enforce_copy_source_if_match,
     enforce_signed_part_length,
     no_such_upload,
     read_ranges_only,
@@ -118,6 +119,7 @@ def main(argv: list[str] | None = None) -> None:
     s3_cors_as_aws()  # browsers get S3's CORS answers from the buckets' rules, not moto's allow-all
     no_such_upload()  # completing an aborted multipart upload answers NoSuchUpload; moto failed with 500
     load_managed_policies()  # the roles attach AWS managed policies, as SAM's translation does
+    enforce_copy_source_if_match()  # S3 refuses a conditional copy of a changed source; moto copied it
     moto = ThreadedMotoServer(ip_address=HOST, port=aws_port, verbose=False)
     moto.start()
     endpoint = f"http://{HOST}:{aws_port}"

@@ -293,3 +293,33 @@ def _assumed_role_secret(access_key: str) -> str | None:
                 if role.access_key_id == access_key:
                     return str(role.secret_access_key)
     return None
+
+
+def enforce_copy_source_if_match() -> None:
+    """Refuse a CopyObject whose source no longer has the ETag `x-amz-copy-source-if-match` names (idempotent).
+
+    S3 answers 412 PreconditionFailed; moto copies whatever is there. Validation copies the bytes it
+    accepted this way, so a write during validation must not reach the validated copy locally either.
+    """
+    from urllib.parse import unquote, urlparse
+
+    from moto.s3.exceptions import PreconditionFailed
+    from moto.s3.responses import S3Response
+
+    if getattr(S3Response.copy_object, "_devstack_if_match", False):
+        return
+    original = S3Response.copy_object
+
+    @functools.wraps(original)
+    def copy_object(self: Any) -> Any:
+        wanted = self.headers.get("x-amz-copy-source-if-match")
+        if wanted:
+            source = urlparse(str(self.headers.get("x-amz-copy-source")))
+            bucket, key = unquote(source.path).lstrip("/").split("/", 1)
+            found = self.backend.get_object(bucket, key)
+            if found is None or found.etag.strip('"') != wanted.strip('"'):
+                raise PreconditionFailed(failed_condition="x-amz-copy-source-If-Match")
+        return original(self)
+
+    copy_object._devstack_if_match = True  # type: ignore[attr-defined]
+    S3Response.copy_object = copy_object  # type: ignore[method-assign]

@@ -485,3 +485,26 @@ def test_a_browser_recording_is_ready_with_its_true_duration(
     assert float(item["media"]["duration_s"]) == pytest.approx(last_packet_end_s(path), abs=0.1)
     assert 1.5 < float(item["media"]["duration_s"]) < 3.0
     assert (item["media"]["width"], item["media"]["height"]) == (320, 240)
+
+
+def test_the_validated_copy_is_made_only_of_the_bytes_that_were_validated(stack: RecordingApp) -> None:
+    # Given the local S3 with S3's conditional copy, and an upload validated by its ETag then written again
+    from devstack.moto_patches import enforce_copy_source_if_match
+
+    enforce_copy_source_if_match()
+    s3, video_id = aws.client("s3"), "d" * 32
+    key = f"uploads/{video_id}"
+    s3.put_object(Bucket=BUCKET, Key=key, Body=b"the bytes validation read")
+    validated_etag = s3.head_object(Bucket=BUCKET, Key=key)["ETag"].strip('"')
+    s3.put_object(Bucket=BUCKET, Key=key, Body=b"bytes written during validation")
+
+    # When validation keeps what it validated
+    with pytest.raises(store.ObjectChanged):
+        store.keep_validated(BUCKET, key, video_id, validated_etag)
+
+    # Then nothing reached validated/: the new bytes are validated by their own event
+    assert f"validated/{video_id}" not in keys_in_bucket()
+    current = s3.head_object(Bucket=BUCKET, Key=key)["ETag"].strip('"')
+    store.keep_validated(BUCKET, key, video_id, current)
+    copied = s3.get_object(Bucket=BUCKET, Key=f"validated/{video_id}")["Body"].read()
+    assert copied == b"bytes written during validation"
