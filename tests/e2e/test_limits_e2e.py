@@ -97,6 +97,12 @@ def test_parallel_requests_at_five_times_the_pending_limit_never_leave_more_pend
     def ask(_: int) -> requests.Response:
         return requests.post(f"{racing_stack.api_url}/videos", headers=headers, json=body, timeout=60)
 
+    def warm(_: int) -> int:  # cold starts of 8 environments at once would outlast the API's 15 s timeout here
+        return requests.get(f"{racing_stack.api_url}/videos/{'0' * 32}", headers=headers, timeout=60).status_code
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        assert set(pool.map(warm, range(8))) == {404}
+
     # When they all race
     with ThreadPoolExecutor(max_workers=8) as pool:
         answers = list(pool.map(ask, range(5 * allowed)))

@@ -115,7 +115,9 @@ def test_each_corpus_file_uploaded_with_a_presigned_post_gets_its_expected_outco
             "container", "duration_s", "size_bytes", "width", "height", "fps", "video_codec", "audio_codec",
         }  # fmt: skip
         assert video["media"]["size_bytes"] == case.size_bytes
-        assert f"uploads/{uploaded.video_id}" in uploads_keys
+        # and its bytes moved to validated/, which no upload URL can write
+        assert f"uploads/{uploaded.video_id}" not in uploads_keys
+        assert f"validated/{uploaded.video_id}" in object_keys(aws_client, stack, "validated/")
     else:
         assert video["media"] is None
         assert video["rejection"]["code"] == case.code
