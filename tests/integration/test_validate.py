@@ -508,3 +508,44 @@ def test_the_validated_copy_is_made_only_of_the_bytes_that_were_validated(stack:
     store.keep_validated(BUCKET, key, video_id, current)
     copied = s3.get_object(Bucket=BUCKET, Key=f"validated/{video_id}")["Body"].read()
     assert copied == b"bytes written during validation"
+
+
+def test_an_object_written_over_a_ready_video_is_moved_out_and_the_validated_copy_kept(
+    stack: RecordingApp, corpus: dict[str, mediafactory.MediaCase], caplog: pytest.LogCaptureFixture
+) -> None:
+    # Given a ready video, and other bytes written under its upload key (the POST policy is reusable)
+    case = corpus["h264_aac_mp4"]
+    video_id = request_upload(case)
+    put_object(f"uploads/{video_id}", case.path)
+    run_validate(s3_event(f"uploads/{video_id}"))
+    put_object(f"uploads/{video_id}", corpus["text"].path)
+
+    # When that write's event arrives
+    run_validate(s3_event(f"uploads/{video_id}"))
+
+    # Then the video stays ready on its validated copy; the write left uploads/ with an owner-tagged event
+    assert video_item(video_id)["status"] == "ready"
+    assert keys_in_bucket() == [f"quarantine/{video_id}", f"validated/{video_id}"]
+    replaced = [r for r in caplog.records if getattr(r, "security_event", None) == "object_replaced"]
+    assert [getattr(r, "owner", None) for r in replaced] == [OWNER]
+
+
+def test_a_replayed_event_for_a_video_validated_before_the_copy_existed_leaves_its_object(
+    stack: RecordingApp, corpus: dict[str, mediafactory.MediaCase]
+) -> None:
+    # Given a ready video validated before validated/ existed: its record has no source_key
+    case = corpus["h264_aac_mp4"]
+    video_id = request_upload(case)
+    put_object(f"uploads/{video_id}", case.path)
+    run_validate(s3_event(f"uploads/{video_id}"))
+    aws.client("s3").copy_object(
+        Bucket=BUCKET, Key=f"uploads/{video_id}", CopySource={"Bucket": BUCKET, "Key": f"validated/{video_id}"}
+    )
+    aws.client("s3").delete_object(Bucket=BUCKET, Key=f"validated/{video_id}")
+    aws.table(TABLE).update_item(Key={"pk": f"VIDEO#{video_id}", "sk": "VIDEO"}, UpdateExpression="REMOVE source_key")
+
+    # When its event is delivered again (a redrive)
+    run_validate(s3_event(f"uploads/{video_id}"))
+
+    # Then its only copy stays where the clip worker reads it
+    assert keys_in_bucket() == [f"uploads/{video_id}"]
