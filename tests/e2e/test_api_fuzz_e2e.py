@@ -148,24 +148,43 @@ def test_odd_ids_and_paths_get_a_4xx_in_the_error_shape(api, auth_headers, path)
 LONG_INTEGER = b"1" * 4301  # one digit past Python's int-from-string limit: a ValueError inside json.loads
 BOUNDED = [
     pytest.param(b'{"size_bytes": ' + LONG_INTEGER + b"}", 422, "invalid_json", id="4301-digit-integer"),
-    pytest.param(b'{"start_s": ' + LONG_INTEGER + b", \"end_s\": 1, \"mode\": \"fast\"}", 422, "invalid_json",
-                 id="4301-digit-integer-in-a-clip"),
-    pytest.param(b'{"parts": [{"part_number": -' + LONG_INTEGER + b', "etag": "x"}]}', 422, "invalid_json",
-                 id="negative-4301-digit-integer-in-parts"),
+    pytest.param(
+        b'{"start_s": ' + LONG_INTEGER + b', "end_s": 1, "mode": "fast"}',
+        422,
+        "invalid_json",
+        id="4301-digit-integer-in-a-clip",
+    ),
+    pytest.param(
+        b'{"parts": [{"part_number": -' + LONG_INTEGER + b', "etag": "x"}]}',
+        422,
+        "invalid_json",
+        id="negative-4301-digit-integer-in-parts",
+    ),
     pytest.param(b'{"end_s": 1.' + b"5" * 5000 + b"}", 422, "invalid_json", id="5000-digit-fraction"),
     pytest.param(b'{"a": ' + b"[" * 200 + b"]" * 200 + b"}", 422, "invalid_json", id="nested-200-deep"),
-    pytest.param(b'{"a": ' + b'{"a": ' * 200 + b"1" + b"}" * 200 + b"}", 422, "invalid_json",
-                 id="objects-nested-200-deep"),
-    pytest.param(b'{"filename": "a.mp4", "content_type": "video/mp4", "size_bytes": 1, "pad": "'
-                 + b"x" * (2 * 1024 * 1024) + b'"}', 413, "payload_too_large", id="2-mib-body"),
+    pytest.param(
+        b'{"a": ' + b'{"a": ' * 200 + b"1" + b"}" * 200 + b"}", 422, "invalid_json", id="objects-nested-200-deep"
+    ),
+    pytest.param(
+        b'{"filename": "a.mp4", "content_type": "video/mp4", "size_bytes": 1, "pad": "'
+        + b"x" * (2 * 1024 * 1024)
+        + b'"}',
+        413,
+        "payload_too_large",
+        id="2-mib-body",
+    ),
 ]
 
 
 @pytest.mark.parametrize(("body", "status", "code"), BOUNDED)
 @pytest.mark.parametrize("route", ["/videos", "/videos/{id}/clips", "/videos/{id}/complete"])
 def test_hostile_json_is_bounded_before_it_is_parsed(api, auth_headers, video_id, route, body, status, code):
-    answer = requests.post(f"{api}{route.replace('{id}', video_id)}", data=body, timeout=30,
-                           headers={**auth_headers(FUZZ_USER + "-hand"), "content-type": "application/json"})
+    answer = requests.post(
+        f"{api}{route.replace('{id}', video_id)}",
+        data=body,
+        timeout=30,
+        headers={**auth_headers(FUZZ_USER + "-hand"), "content-type": "application/json"},
+    )
 
     assert_contract(answer)
     assert (answer.status_code, answer.json()["error"]["code"]) == (status, code), answer.text[:300]
@@ -174,8 +193,12 @@ def test_hostile_json_is_bounded_before_it_is_parsed(api, auth_headers, video_id
 def test_a_large_but_legitimate_complete_body_is_not_refused_as_too_large(api, auth_headers, video_id):
     # 10,000 parts (S3's maximum) with quoted 32-hex ETags: about 600 KB of JSON
     parts = [{"part_number": n, "etag": f'"{n:032x}"'} for n in range(1, 10_001)]
-    answer = requests.post(f"{api}/videos/{video_id}/complete", json={"parts": parts}, timeout=60,
-                           headers=auth_headers(FUZZ_USER + "-hand"))
+    answer = requests.post(
+        f"{api}/videos/{video_id}/complete",
+        json={"parts": parts},
+        timeout=60,
+        headers=auth_headers(FUZZ_USER + "-hand"),
+    )
 
     assert_contract(answer)
     assert answer.status_code == 409, answer.text[:300]  # a POST upload has no parts: conflict, not 413

@@ -273,13 +273,21 @@ def test_a_validator_that_never_has_enough_time_parks_the_upload_in_the_dlq_with
     assert alarmed, "no alarm watches IngestDLQ"
 
 
-
 def test_a_clip_whose_job_cannot_be_queued_fails_the_request_and_leaves_nothing(fault_stack, faults, cases):
     driver = Driver(fault_stack.description)
     video = ready_video(driver, cases, "fault-enqueue")
     # Three failures use up the SDK's three attempts of the first request's SendMessage.
-    faults([{"service": "sqs", "operation": "SendMessage", "function": "ClipApiFunction",
-             "error": "InternalError", "times": 3}])
+    faults(
+        [
+            {
+                "service": "sqs",
+                "operation": "SendMessage",
+                "function": "ClipApiFunction",
+                "error": "InternalError",
+                "times": 3,
+            }
+        ]
+    )
     body = {"start_s": 0.4, "end_s": 1.4, "mode": "fast"}
 
     failed = driver.request_clip(video.user, video.video_id, body)
@@ -295,14 +303,22 @@ def test_a_clip_whose_job_cannot_be_queued_fails_the_request_and_leaves_nothing(
     assert_accounted(driver, [video], [clip])
 
 
-def test_a_clip_whose_record_cannot_be_written_fails_the_request_and_its_retry_is_cut_once(
-    fault_stack, faults, cases
-):
+def test_a_clip_whose_record_cannot_be_written_fails_the_request_and_its_retry_is_cut_once(fault_stack, faults, cases):
     driver = Driver(fault_stack.description)
     video = ready_video(driver, cases, "fault-record")
     # Not retried by the SDK (DynamoDB's own retries absorb 9 throttles): the first request's write fails.
-    faults([{"service": "dynamodb", "operation": "TransactWriteItems", "function": "ClipApiFunction",
-             "error": "TransactionCanceledException", "status": 400, "times": 1}])
+    faults(
+        [
+            {
+                "service": "dynamodb",
+                "operation": "TransactWriteItems",
+                "function": "ClipApiFunction",
+                "error": "TransactionCanceledException",
+                "status": 400,
+                "times": 1,
+            }
+        ]
+    )
     body = {"start_s": 0.6, "end_s": 1.6, "mode": "fast"}
 
     failed = driver.request_clip(video.user, video.video_id, body)
@@ -314,8 +330,11 @@ def test_a_clip_whose_record_cannot_be_written_fails_the_request_and_its_retry_i
     clip = Asked(retried.json()["clip_id"], video.user, video.video_id, body, retried.status_code)
     driver.wait_clips([clip], 60)
     assert clip.status == "ready"
-    cuts = [e for e in function_log(fault_stack, "ClipWorkerFunction")
-            if e.get("message") == "clip ready" and e.get("clip_id") == clip.clip_id]
+    cuts = [
+        e
+        for e in function_log(fault_stack, "ClipWorkerFunction")
+        if e.get("message") == "clip ready" and e.get("clip_id") == clip.clip_id
+    ]
     assert len(cuts) == 1
     assert_accounted(driver, [video], [clip])
 
@@ -337,8 +356,10 @@ def test_no_function_log_of_the_fault_suite_holds_a_credential_or_a_webhook_url(
     assert fired(fault_stack) == [1]
 
     # When every log of the stack is read (each function's, and the emulator's own)
-    webhooks = [fault_stack.description["chat_sink_url"] + path
-                for path in json.loads(Path("local/chat.json").read_text())["webhooks"].values()]
+    webhooks = [
+        fault_stack.description["chat_sink_url"] + path
+        for path in json.loads(Path("local/chat.json").read_text())["webhooks"].values()
+    ]
     leaks = []
     for log in sorted(Path(fault_stack.description["logs_dir"]).glob("*.log")):
         for number, line in enumerate(log.read_text(errors="replace").splitlines(), 1):

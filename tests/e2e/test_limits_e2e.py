@@ -80,8 +80,9 @@ def test_completing_with_fewer_bytes_than_declared_is_refused_before_anything_is
 @pytest.fixture(scope="module")
 def racing_stack(tmp_path_factory) -> Iterator[RunningStack]:
     """A stack whose upload API runs 8 environments at once, as Lambda would for 8 parallel requests."""
-    running = start_stack(tmp_path_factory.mktemp("racing-stack"), params=mediafactory.STACK_PARAMS,
-                          env={"LOCAL_CONCURRENCY": "8"})
+    running = start_stack(
+        tmp_path_factory.mktemp("racing-stack"), params=mediafactory.STACK_PARAMS, env={"LOCAL_CONCURRENCY": "8"}
+    )
     yield running
     running.stop()
 
@@ -141,8 +142,11 @@ def test_a_validated_video_overwritten_through_its_upload_form_stays_clippable(
     assert clients.post_upload(created["upload"], other, "good.mp4", "video/mp4").status_code in (200, 201, 204)
 
     def replaced() -> list[dict[str, Any]]:
-        return [r for r in log_records(stack, "ValidateFunction")
-                if r.get("security_event") == "object_replaced" and r.get("video_id") == video_id]
+        return [
+            r
+            for r in log_records(stack, "ValidateFunction")
+            if r.get("security_event") == "object_replaced" and r.get("video_id") == video_id
+        ]
 
     events = wait_for(replaced, timeout_s=60)
 
@@ -170,6 +174,9 @@ def test_a_rejection_security_event_names_the_owner(stack, api, auth_headers, me
     assert video["rejection"]["code"] == "size_mismatch"
 
     # Then its security event carries the owner, as the runbook groups them by owner
-    events = [r for r in log_records(stack, "ValidateFunction")
-              if r.get("security_event") == "size_mismatch" and r.get("video_id") == video_id]
+    events = [
+        r
+        for r in log_records(stack, "ValidateFunction")
+        if r.get("security_event") == "size_mismatch" and r.get("video_id") == video_id
+    ]
     assert [e.get("owner") for e in events] == [owner]

@@ -83,9 +83,7 @@ class ClipRetry(Exception):
         self.code = code
 
 
-def run_job(
-    body: str, *, attempt: int, remaining_ms: Callable[[], int], sent_at_s: float | None = None
-) -> Clip | None:
+def run_job(body: str, *, attempt: int, remaining_ms: Callable[[], int], sent_at_s: float | None = None) -> Clip | None:
     """One clip queue message (`attempt`: its delivery count, `sent_at_s`: when it was sent, epoch seconds);
     raises ClipRetry for the queue to redeliver."""
     job = ClipJob.model_validate_json(body)
