@@ -219,8 +219,8 @@ def test_complete_with_parts_out_of_order_is_refused(stack: None) -> None:
 def test_completing_a_multipart_upload_reads_the_video_record_once(
     stack: None, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # Given a multipart upload whose three parts are in S3
-    _, created = new_video(12 * MIB)
+    # Given a multipart upload whose three parts are in S3 (5, 5 and 1 MiB: the declared size)
+    _, created = new_video(11 * MIB)
     upload = created["upload"]
     s3 = aws.client("s3")
     key = f"uploads/{created['video_id']}"
