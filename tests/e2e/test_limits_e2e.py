@@ -16,9 +16,9 @@ import pytest
 import requests
 
 from devstack.launcher import RunningStack, start_stack
+from stacktools.client import wait_for
 from tests import mediafactory
 from tests.e2e import clients
-from tests.e2e.conftest import wait_for
 
 PART_BYTES = int(mediafactory.STACK_PARAMS["MultipartPartBytes"])
 
