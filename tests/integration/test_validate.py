@@ -454,9 +454,13 @@ def browser_recordings(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Pa
 
 
 def last_packet_end_s(path: Path) -> float:
-    """Where the file's last packet ends, from the file's start: its true duration."""
+    """Where the file's last video packet ends, from the file's start: its true duration as a video.
+
+    Video only, as validation measures it: under load a recorder keeps its audio running after the
+    camera's last frame, and a clip of that tail would have no picture."""
     out = subprocess.run(
-        [tools.binary("ffprobe"), "-v", "error", "-show_entries", "packet=pts_time,duration_time:format=start_time",
+        [tools.binary("ffprobe"), "-v", "error", "-select_streams", "v:0",
+         "-show_entries", "packet=pts_time,duration_time:format=start_time",
          "-of", "json", str(path)],
         check=True, capture_output=True,
     ).stdout  # fmt: skip
