@@ -1,6 +1,7 @@
 """Request bodies are bounded before json.loads sees them (practika.http.bounded_json)."""
 
 import json
+import time
 
 import pytest
 
@@ -26,7 +27,23 @@ def test_nesting_deeper_than_the_bound_is_refused_and_brackets_inside_strings_do
     with pytest.raises(InvalidJson, match="nested"):
         bounded_json(deep)
     assert bounded_json('{"filename": "' + "[{" * 1000 + '"}') == {"filename": "[{" * 1000}
-    assert json_depth('{"a": [[{"b": "]]]]"}]]}') == 4
+    assert json_depth(json.loads('{"a": [[{"b": "]]]]"}]]}')) == 4
+
+
+def test_nesting_far_beyond_the_parsers_recursion_limit_is_refused_as_too_deep():
+    with pytest.raises(InvalidJson, match="nested"):
+        bounded_json("[" * 100_000 + "]" * 100_000)
+
+
+def test_an_unterminated_string_of_escaped_quotes_is_refused_well_within_the_api_timeout():
+    # A pattern that skipped string literals took 23 s on this 80 KB body (quadratic backtracking),
+    # past the API function's 15 s timeout: one small request made a 5xx and held a function.
+    body = '{"filename": "' + '\\"' * 40_000
+    started = time.monotonic()
+
+    with pytest.raises(json.JSONDecodeError):  # the resolver answers it 422 invalid_json
+        bounded_json(body)
+    assert time.monotonic() - started < 3
 
 
 def test_a_body_above_the_size_bound_is_refused_as_too_large():
