@@ -487,7 +487,6 @@ def test_a_browser_recording_is_ready_with_its_true_duration(
     item = video_item(video_id)
     assert item["status"] == "ready", item.get("rejection")
     assert float(item["media"]["duration_s"]) == pytest.approx(last_packet_end_s(path), abs=0.1)
-    assert 1.5 < float(item["media"]["duration_s"]) < 3.0
     assert (item["media"]["width"], item["media"]["height"]) == (320, 240)
 
 

@@ -90,3 +90,19 @@ def test_a_failure_without_secrets_reaches_the_runtime_unchanged():
 
     with pytest.raises(KeyError):
         handler({}, None)
+
+
+def test_a_probe_failure_names_no_credential_of_the_url_ffprobe_complained_about(monkeypatch):
+    # Given ffprobe failing with a complaint that quotes the presigned URL it read
+    from practika.media import probe, tools
+
+    def failing_run(args, timeout_s):
+        raise tools.ToolFailed(1, f"{PRESIGNED}: Invalid data found when processing input\n")
+
+    monkeypatch.setattr(tools, "run", failing_run)
+
+    # When the probe fails, Then its error (logged, and recorded in traces) carries no credential
+    with pytest.raises(probe.ProbeFailed) as failure:
+        probe.probe(PRESIGNED, timeout_s=5)
+    assert leaks(str(failure.value)) == []
+    assert "Invalid data found" in str(failure.value)

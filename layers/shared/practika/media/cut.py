@@ -39,7 +39,7 @@ from typing import Any
 import ffmpeg
 
 from practika.media import tools
-from practika.observability import logger, tracer
+from practika.observability import logger, redact, tracer
 
 ACCURATE_CRF = 20
 # Lambda bills by the millisecond; slower x264 presets buy little at clip lengths.
@@ -64,7 +64,6 @@ _SOURCE_START = re.compile(r"Duration: [^,]*, start: (-?[\d.]+)")
 # Dropping the packets shown before the key frame may not lose one at that very time.
 _DROP_SLACK_S = 0.0005
 # A presigned URL's query is a bearer credential: never let it reach the logs.
-_URL_QUERY = re.compile(r"\?[^\s'\"]*")
 
 
 class CutError(Exception):
@@ -276,7 +275,7 @@ def _run(args: list[str], timeout_s: float) -> tools.ToolResult:
     except tools.ToolTimeout as timeout:
         raise CutError("timeout", str(timeout), transient=True) from timeout
     except tools.ToolFailed as failed:
-        stderr_tail = _URL_QUERY.sub("?…", failed.stderr[-600:])
+        stderr_tail = redact(failed.stderr[-600:])
         logger.warning("media tool failed", returncode=failed.returncode, stderr_tail=stderr_tail)
         if failed.returncode < 0:  # killed by a signal (a crash, the OOM killer): says nothing about the media
             raise CutError("tool_crash", f"ffmpeg died of signal {-failed.returncode}", transient=True) from failed

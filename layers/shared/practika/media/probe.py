@@ -16,7 +16,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from practika.media import tools
-from practika.observability import tracer
+from practika.observability import redact, tracer
 
 # Packets read at the tail sample point (from TAIL_S before the end): enough for a key frame.
 SAMPLE_PACKETS = 12
@@ -211,8 +211,10 @@ def _input_args(url: str, request_bytes: int = REQUEST_BYTES) -> list[str]:
 
 
 def _last_error_line(stderr: str) -> str:
+    """ffprobe's last complaint, redacted: it names the presigned URL it read, and the exception
+    carrying it is recorded in X-Ray by `capture_method` as well as in logs."""
     lines = [line.strip() for line in stderr.splitlines() if line.strip()]
-    return lines[-1][:300] if lines else "no output"
+    return redact(lines[-1])[:300] if lines else "no output"
 
 
 def _run(args: list[str], timeout_s: float) -> tools.ToolResult:
