@@ -15,9 +15,11 @@ from typing import Any
 import pytest
 import requests
 
+from tests import browser
 from tests.clipfactory import (
     ClipSource,
     assert_actual_is_the_files_truth,
+    decode_errors,
     decoded_frame_indices,
     first_packet_is_keyframe,
     make_source,
@@ -104,6 +106,37 @@ def test_an_accurate_clip_holds_exactly_the_requested_frames(cuts):
     assert cut.clip["actual"]["end_s"] == pytest.approx(88 * FRAME_S, abs=0.001)
     # and its audio lasts as long as its video
     assert facts["audio"]["duration_s"] == pytest.approx(facts["video"]["duration_s"], abs=0.05)
+
+
+@pytest.mark.parametrize("name", ["accurate", "on_frames"])
+def test_accurate_clips_are_smart_cut_and_decode_without_a_single_error(cuts, name):
+    # Given accurate clips of an H.264 source (the first re-encodes frames 38..49 and 75..87 and
+    # copies 50..74; the second, on key frames, copies its GOP whole)
+    cut = cuts[name]
+
+    # Then they say they were smart-cut, and ffmpeg decodes every frame of every stream without an error
+    assert cut.clip["method"] == "smart"
+    assert decode_errors(cut.path) == ""
+
+
+def test_a_fast_clip_says_it_was_copied(cuts):
+    assert cuts["fast"].clip["method"] == "copy"
+    assert decode_errors(cuts["fast"].path) == ""
+
+
+@pytest.mark.skipif(browser.chromium() is None, reason="no Chromium on this machine (apt-get install chromium)")
+def test_a_smart_cut_clip_plays_to_its_end_in_chromium(cuts):
+    # Given the smart-cut clip (re-encoded head and tail, copied middle, parameter sets changing in-band)
+    cut = cuts["accurate"]
+
+    # When Chromium's <video> plays it
+    outcome = browser.play(cut.path, seconds=2.0)
+
+    # Then it reaches the end with no media error, having decoded all 50 frames, none corrupted
+    assert outcome["what"] == "ended", outcome
+    assert outcome["error"] is None
+    assert outcome["total"] == 50 and outcome["corrupted"] == 0, outcome
+    assert outcome["duration"] == pytest.approx(2.0, abs=0.05)
 
 
 def test_an_accurate_clip_on_frame_times_starts_and_ends_on_those_frames(cuts):

@@ -36,7 +36,7 @@ def stream(frames: int = 200, gop: int = 25, *, open_gop: bool = False, delay: i
         "colour": {},
         "time_base": Fraction(1, 12800),
         "packets": packets,
-        "has_audio": True,
+        "audio_codec": "aac",
     }
     values.update(facts)
     return VideoFacts(**values)
