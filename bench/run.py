@@ -204,9 +204,9 @@ def chart(results: dict[str, Any], path: Path) -> bool:
     left.set(title="10 s clip: wall time (loopback)", xlabel="source length (min, 720p)", ylabel="seconds")
     right.set(title="10 s clip: bytes read from S3", xlabel="source length (min, 720p)", ylabel="MB", yscale="log")
     lengths = results.get("lengths", {}).get("rows", [])
-    for path, label, style in (("fast", "fast (stream copy)", "o-"), ("smart", "accurate, smart cut", "s-"),
+    for kind, label, style in (("fast", "fast (stream copy)", "o-"), ("smart", "accurate, smart cut", "s-"),
                                ("full", "accurate, full re-encode", "s--")):
-        third.plot([r["length_s"] for r in lengths], [r[path]["wall_s"] for r in lengths], style, label=label)
+        third.plot([r["length_s"] for r in lengths], [r[kind]["wall_s"] for r in lengths], style, label=label)
     third.set(title="accurate clip time vs clip length (S3-like link)", xlabel="clip length (s), 30-min source",
               ylabel="seconds")
     for axis in (left, right, third):
