@@ -5,6 +5,7 @@ page plays the clip to its end and records the outcome. A decode error ends play
 `MEDIA_ERR_DECODE`; `getVideoPlaybackQuality()` counts the frames decoded and any corrupted.
 """
 
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +27,16 @@ v.play().catch(e => { window.outcome = {what: 'play failed', message: String(e)}
 
 
 def play(clip: Path, timeout_s: float = 30.0) -> dict[str, Any]:
-    """Play `clip` to its end in Chromium's <video>; the outcome the page recorded."""
+    """Play `clip` to its end in Chromium's <video>; the outcome the page recorded.
+
+    In a thread of its own: Playwright's sync API refuses to start where an event loop already runs
+    (tests/browser keeps one open for the whole session when the suites run together).
+    """
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(_play, clip, timeout_s).result()
+
+
+def _play(clip: Path, timeout_s: float) -> dict[str, Any]:
     body = clip.read_bytes()
 
     def serve(route: Route) -> None:
