@@ -50,6 +50,7 @@ ACCURATE_CRF = smart.CRF
 # Lambda bills by the millisecond; slower x264 presets buy little at clip lengths.
 ACCURATE_PRESET = smart.PRESET
 AUDIO_BITRATE = smart.AUDIO_BITRATE
+ACCURATE_READ_PAST_END_S = 0.5
 COPY = "copy"  # how a clip was made (`CutResult.method`): stream copy, smart cut or full re-encode
 
 # ffmpeg/ffprobe failures that come from the network or S3, not from the media: worth a retry.
@@ -211,7 +212,10 @@ def cut_clip(url: str, *, start_s: float, end_s: float, mode: str, timeout_s: fl
         copied = workdir / "copied.mp4"
         method = COPY
         try:
-            run = _run(build_command(url, copied, seek_s=start_s, end_s=end_s, mode="fast"), _left(deadline))
+            # An accurate cut reads a little past the end: the input `-to` stops at the first packet
+            # past it in decode order, before B-frames shown earlier than the end.
+            copy_end_s = end_s if mode == "fast" else end_s + ACCURATE_READ_PAST_END_S
+            run = _run(build_command(url, copied, seek_s=start_s, end_s=copy_end_s, mode="fast"), _left(deadline))
         except CutError as error:
             if mode == "fast" or error.transient:
                 raise
@@ -254,7 +258,7 @@ def cut_clip(url: str, *, start_s: float, end_s: float, mode: str, timeout_s: fl
 def _accurate_from_copy(
     copied: Path, output: Path, workdir: Path, start_s: float, end_s: float, deadline: float
 ) -> tuple[float, str]:
-    """Frame-exact clip from the local copy (smart cut, or re-encode); returns its first frame's source time."""
+    """Frame-exact clip from the local copy (smart cut, or re-encode); returns the source time of its zero."""
     try:
         facts = smart.parse_facts(_run(smart.facts_command(copied), _left(deadline)).stdout)
         plan = smart.plan(facts, start_s, end_s)
@@ -265,7 +269,7 @@ def _accurate_from_copy(
     if plan.method != smart.SMART:
         logger.info("smart cut not possible, re-encoding", reason=plan.reason, codec=facts.codec)
         _joined(copied, output, workdir, facts, plan, deadline)
-    return float(plan.first_pts * facts.time_base), plan.method
+    return float(plan.zero_pts * facts.time_base), plan.method
 
 
 def _joined(
@@ -276,6 +280,9 @@ def _joined(
     A smart join that ffmpeg refuses or that comes out malformed is not an error: the caller
     re-encodes the clip whole instead.
     """
+    if plan.method != smart.SMART:
+        _run(smart.reencode_command(copied, output, facts, plan), _left(deadline))
+        return True
     try:
         segments = []
         for index, segment in enumerate(plan.segments):
@@ -285,7 +292,7 @@ def _joined(
         _run(smart.join_command(segments, copied, output, facts, plan), _left(deadline))
         return smart.well_formed(_run(smart.packets_command(output), _left(deadline)).stdout, plan)
     except CutError as error:
-        if error.transient or plan.method != smart.SMART:
+        if error.transient:
             raise
         return False
 

@@ -45,6 +45,7 @@ HEAD_SPS_ID, TAIL_SPS_ID = 1, 2
 # Every segment's timestamps are moved up by this much, so a B-frame's negative decode time at
 # the start of a source never makes a muxer shift one segment and not the others.
 TS_OFFSET_S = 10
+_EPSILON = Fraction(1, 1_000_000)
 
 
 @dataclass(frozen=True)
@@ -87,6 +88,7 @@ class Plan:
     delay: int
     reason: str | None = None
     frames: tuple[int, ...] = ()  # presentation times of the clip's frames
+    zero_pts: int = 0  # the requested start: the clip's zero, where its first frame is shown from
 
 
 def facts_command(path: Path) -> list[str]:
@@ -127,9 +129,11 @@ def parse_facts(stdout: bytes) -> VideoFacts:
 
 
 def plan(facts: VideoFacts, start_s: float, end_s: float) -> Plan:
-    """Which frames make the clip [start_s, end_s), and which of them can be copied."""
-    start = Fraction(round(start_s * 1000), 1000) / facts.time_base
-    end = Fraction(round(end_s * 1000), 1000) / facts.time_base
+    """Which frames make the clip [start_s, end_s) (source timestamps, seconds), and which of them
+    can be copied. A frame within a microsecond of a bound counts as on it."""
+    start = (Fraction(start_s) - _EPSILON) / facts.time_base
+    end = (Fraction(end_s) - _EPSILON) / facts.time_base
+    zero = round(Fraction(start_s) / facts.time_base)
     shown = sorted(p.pts for p in facts.packets)
     wanted = [pts for pts in shown if start <= pts < end]
     if not wanted:
@@ -140,7 +144,8 @@ def plan(facts: VideoFacts, start_s: float, end_s: float) -> Plan:
     first, last = wanted[0], wanted[-1]
 
     def fallback(reason: str) -> Plan:
-        return Plan(REENCODE, [Segment("encode", first, last)], first, last, frame_ticks, 0, reason, tuple(wanted))
+        segments = [Segment("encode", first, last)]
+        return Plan(REENCODE, segments, first, last, frame_ticks, 0, reason, tuple(wanted), zero)
 
     if facts.codec != "h264":
         return fallback("codec")
@@ -154,6 +159,12 @@ def plan(facts: VideoFacts, start_s: float, end_s: float) -> Plan:
     keys = [i for i, p in enumerate(order) if p.key and first <= p.pts <= last]
     if not keys:
         return fallback("no_key_frame_inside")
+    if order[keys[0]].pts == first and zero < first:
+        # The first frame is a key frame shown after the requested start: it is re-encoded (with
+        # its GOP) so that it can be shown from the clip's zero, where the audio starts.
+        keys = keys[1:]
+        if not keys:
+            return fallback("no_whole_gop_inside")
     k1, kl = keys[0], keys[-1]
     # The last GOP is copied whole when none of its frames lies past the clip's end, else its
     # frames up to the end are re-encoded (copied P/B-frames could reference dropped ones).
@@ -183,7 +194,7 @@ def plan(facts: VideoFacts, start_s: float, end_s: float) -> Plan:
     segments.append(Segment("copy", order[k1].pts, copy_last))
     if needs_tail:
         segments.append(Segment("encode", order[kl].pts, last))
-    return Plan(SMART, segments, first, last, frame_ticks, delay, None, tuple(wanted))
+    return Plan(SMART, segments, first, last, frame_ticks, delay, None, tuple(wanted), zero)
 
 
 def encoder_args(facts: VideoFacts, plan_: Plan, sps_id: int) -> list[str]:
@@ -229,11 +240,14 @@ def segment_command(copied: Path, output: Path, facts: VideoFacts, plan_: Plan, 
                 *_segment_output(output)]  # fmt: skip
     # Decode from the key frame at or before the segment (the copy starts on one: the head decodes
     # from there; a tail seeks to its own key frame), keep exactly the segment's frames.
-    half = plan_.frame_ticks / 2
     seek: list[str] = []
     if index > 0:
-        seek = ["-seek_timestamp", "1", "-noaccurate_seek", "-ss", _seconds(segment.first_pts + half, facts)]
-    trim = f"trim=start={_seconds(segment.first_pts - half, facts)}:end={_seconds(segment.last_pts + half, facts)}"
+        seek = ["-seek_timestamp", "1", "-noaccurate_seek", "-ss", _seconds(segment.first_pts + 0.5, facts)]
+    # Exactly the segment's frames, by their timestamps in the stream's own ticks; the clip's
+    # first frame is shown from the clip's zero (the requested start), where the audio starts.
+    trim = f"trim=start_pts={segment.first_pts}:end_pts={segment.last_pts + 1}"
+    if index == 0:
+        trim += f",setpts='if(eq(N\\,0)\\,{plan_.zero_pts}\\,PTS)'"
     sps_id = HEAD_SPS_ID if index == 0 else TAIL_SPS_ID
     return [*base, *local, *seek, "-i", str(copied), "-map", "0:v:0", "-vf", trim,
             *encoder_args(facts, plan_, sps_id), "-enc_time_base:v", "demux", "-fps_mode", "passthrough",
@@ -247,7 +261,7 @@ def join_command(segments: list[Path], copied: Path, output: Path, facts: VideoF
             "-protocol_whitelist", "file,concat", "-f", "mpegts", "-i", joined]  # fmt: skip
     # The TS muxer put an access unit delimiter in every packet: MP4 needs none.
     maps = ["-map", "0:v:0", "-c:v", "copy", "-bsf:v", "filter_units=remove_types=9"]
-    start = float(plan_.first_pts * facts.time_base) + TS_OFFSET_S
+    start = float(plan_.zero_pts * facts.time_base) + TS_OFFSET_S
     end = float((plan_.last_pts + plan_.frame_ticks) * facts.time_base) + TS_OFFSET_S
     if facts.audio_codec is not None:
         args += ["-protocol_whitelist", "file", "-itsoffset", str(TS_OFFSET_S), "-i", str(copied)]
@@ -261,14 +275,33 @@ def join_command(segments: list[Path], copied: Path, output: Path, facts: VideoF
 
 def audio_args(facts: VideoFacts, plan_: Plan, start: float, end: float) -> list[str]:
     """AAC beside a smart-cut video is copied: the packets that overlap the clip, the part of the first
-    before the clip's start cut off by the edit list (exact), the last ending within one audio frame
-    (about 21 ms) of the video's end. Re-encoding it cost about 0.45 CPU-s per minute of clip, as
+    before the clip's start cut off by the edit list (exact), the last ending at most one audio frame
+    (about 21 ms) before the video's end, never after it. Re-encoding it cost about 0.45 CPU-s per minute of clip, as
     much as the video's edges. Other audio, and audio beside a re-encoded video, is re-encoded to AAC
     with sample-exact ends."""
     if plan_.method == SMART and facts.audio_codec == "aac":
-        drop = f"noise=drop='lte((pts+duration)*tb\\,{start:.6f})+gte(pts*tb\\,{end:.6f})'"
+        # Nothing past the last frame's end: the container's duration stays the video's.
+        drop = f"noise=drop='lte((pts+duration)*tb\\,{start:.6f})+gt((pts+duration)*tb\\,{end + 0.001:.6f})'"
         return ["-c:a", "copy", "-bsf:a", drop]
     return ["-af", f"atrim=start={start:.6f}:end={end:.6f}", "-c:a", "aac", "-b:a", AUDIO_BITRATE]
+
+
+def reencode_command(copied: Path, output: Path, facts: VideoFacts, plan_: Plan) -> list[str]:
+    """The whole clip re-encoded from the copy in one run (no segments, no join): the same frames,
+    zero and audio as a smart cut, in the source's time base."""
+    segment = plan_.segments[0]
+    zero = float(plan_.zero_pts * facts.time_base)
+    end = float((plan_.last_pts + plan_.frame_ticks) * facts.time_base)
+    trim = f"trim=start_pts={segment.first_pts}:end_pts={segment.last_pts + 1}"
+    trim += f",setpts='if(eq(N\\,0)\\,{plan_.zero_pts}\\,PTS)'"
+    args = [tools.binary("ffmpeg"), "-nostdin", "-hide_banner", "-loglevel", "error", "-copyts",
+            "-protocol_whitelist", "file", "-i", str(copied), "-map", "0:v:0", "-vf", trim,
+            *encoder_args(facts, plan_, 0), "-enc_time_base:v", "demux", "-fps_mode", "passthrough"]  # fmt: skip
+    if facts.audio_codec is not None:
+        args += ["-map", "0:a:0", "-af", f"atrim=start={zero:.6f}:end={end:.6f}", "-c:a", "aac", "-b:a", AUDIO_BITRATE]
+    return [*args, "-map_metadata", "-1", "-map_chapters", "-1", "-sn", "-dn",
+            "-output_ts_offset", f"{-zero:.6f}", "-avoid_negative_ts", "disabled",
+            "-movflags", "+faststart", "-f", "mp4", "-y", str(output)]  # fmt: skip
 
 
 def packets_command(clip: Path) -> list[str]:
@@ -288,4 +321,6 @@ def well_formed(stdout: bytes, plan_: Plan) -> bool:
 def whole(plan_: Plan, reason: str) -> Plan:
     """The same clip re-encoded whole (when the smart join did not come out well formed)."""
     segment = Segment("encode", plan_.first_pts, plan_.last_pts)
-    return Plan(REENCODE, [segment], plan_.first_pts, plan_.last_pts, plan_.frame_ticks, 0, reason, plan_.frames)
+    return Plan(
+        REENCODE, [segment], plan_.first_pts, plan_.last_pts, plan_.frame_ticks, 0, reason, plan_.frames, plan_.zero_pts
+    )
