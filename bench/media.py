@@ -6,19 +6,24 @@ the endpoint). The naive path is what most Lambda ffmpeg examples do: download t
 /tmp, then run the same ffmpeg command on the local file.
 """
 
+import json
 import resource
 import shutil
 import statistics
 import tempfile
 import time
+from functools import cache
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from bench import sources
 from bench.proxy import CountingProxy
 
 CLIP_S = 10.0
 MODES = ("fast", "accurate")
+# Accurate-clip time against clip length (30-minute source, S3-like link): smart cut vs full re-encode.
+LENGTHS_S = (10.0, 30.0, 60.0)
 
 
 def _child_cpu_s() -> float:
@@ -34,6 +39,7 @@ def put_sources(s3: Any, bucket: str) -> dict[int, dict[str, Any]]:
         key = f"bench/src-{minutes}min.mp4"
         s3.upload_file(str(path), bucket, key)
         placed[minutes] = {
+            "minutes": minutes,
             "key": key,
             "path": path,
             "size_bytes": path.stat().st_size,
@@ -77,23 +83,54 @@ def endpoint_get_ms(bucket: str, key: str, size_bytes: int, tries: int = 5) -> f
     return statistics.median(times) * 1000
 
 
-def ours_clip(proxy: CountingProxy, bucket: str, key: str, start_s: float, mode: str) -> dict[str, Any]:
+def _via(url: str, proxy: CountingProxy) -> str:
+    """The presigned URL sent through `proxy` (moto does not check the signature's host)."""
+    parts = urlsplit(url)
+    return proxy.url + parts.path + (f"?{parts.query}" if parts.query else "")
+
+
+@cache
+def _s3_through(endpoint: str) -> Any:
+    import boto3
+
+    return boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1")
+
+
+def ours_clip(
+    proxy: CountingProxy, bucket: str, key: str, start_s: float, mode: str, length_s: float = CLIP_S
+) -> dict[str, Any]:
     """The clip worker's path: presign, then `cut_clip` seeking over HTTP range reads."""
     from practika.media.cut import cut_clip
 
     proxy.counter.reset()
     cpu0, t0 = _child_cpu_s(), time.perf_counter()
-    url = _presign(bucket, key)
-    with cut_clip(url, start_s=start_s, end_s=start_s + CLIP_S, mode=mode, timeout_s=600) as result:
+    url = _via(_presign(bucket, key), proxy)
+    with cut_clip(url, start_s=start_s, end_s=start_s + length_s, mode=mode, timeout_s=600) as result:
         clip = {"duration_s": result.duration_s, "start_s": result.start_s, "size_bytes": result.size_bytes,
-                "ffmpeg_bytes_read": result.source_bytes_read}
+                "ffmpeg_bytes_read": result.source_bytes_read, "method": result.method}
     wall = time.perf_counter() - t0
     return {"wall_s": wall, "cpu_s": _child_cpu_s() - cpu0, **proxy.counter.snapshot(), "clip": clip}
 
 
+def full_reencode_clip(proxy: CountingProxy, bucket: str, key: str, start_s: float, length_s: float) -> dict[str, Any]:
+    """Accurate clips before smart cuts (and the fallback for sources they do not handle): one read
+    of the source over range requests, every frame re-encoded."""
+    from practika.media import cut, tools
+
+    proxy.counter.reset()
+    workdir = Path(tempfile.mkdtemp(prefix="bench-full-"))
+    try:
+        cpu0, t0 = _child_cpu_s(), time.perf_counter()
+        url = _via(_presign(bucket, key), proxy)
+        tools.run(cut.build_command(url, workdir / "clip.mp4", seek_s=start_s, end_s=start_s + length_s,
+                                    mode="accurate"), 900)
+        return {"wall_s": time.perf_counter() - t0, "cpu_s": _child_cpu_s() - cpu0, **proxy.counter.snapshot()}
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
 def naive_clip(proxy: CountingProxy, bucket: str, key: str, start_s: float, mode: str) -> dict[str, Any]:
     """Download the whole object to /tmp, then cut it with the same ffmpeg command."""
-    from practika import aws
     from practika.media import cut, tools
 
     proxy.counter.reset()
@@ -101,7 +138,8 @@ def naive_clip(proxy: CountingProxy, bucket: str, key: str, start_s: float, mode
     try:
         cpu0, t0 = _child_cpu_s(), time.perf_counter()
         local = workdir / "source.mp4"
-        aws.client("s3").download_file(bucket, key, str(local))
+        # boto3's transfer manager, as Lambda examples use it: 8 MB parts on 10 connections at once.
+        _s3_through(proxy.url).download_file(bucket, key, str(local))
         downloaded = time.perf_counter() - t0
         seek = start_s
         if mode == "fast":  # the usual example: -ss before -i on the local file, stream copy
@@ -130,15 +168,16 @@ def clip_section(proxy: CountingProxy, bucket: str, placed: dict[int, dict[str, 
                  log: Any) -> dict[str, Any]:
     rows = []
     get_ms = {minutes: endpoint_get_ms(bucket, src["key"], src["size_bytes"]) for minutes, src in placed.items()}
-    log("  endpoint cost of one 64 KiB range GET: "
-        + ", ".join(f"{m} min {ms:.0f} ms" for m, ms in get_ms.items()))
+    if proxy.link is None:
+        log("  endpoint cost of one 64 KiB range GET: "
+            + ", ".join(f"{m} min {ms:.0f} ms" for m, ms in get_ms.items()))
     for minutes, src in placed.items():
         start = round(src["duration_s"] / 2 + 0.37, 3)  # mid-file, between key frames
         for mode in MODES:
             ours = _median_run([ours_clip(proxy, bucket, src["key"], start, mode) for _ in range(repeats)])
             naive = _median_run([naive_clip(proxy, bucket, src["key"], start, mode) for _ in range(1)])
             row = {"minutes": minutes, "mode": mode, "start_s": start, "source_bytes": src["size_bytes"],
-                   "ours": ours, "naive": naive,
+                   "ours": ours, "naive": naive, "floor_bytes": physical_floor(src, start, start + CLIP_S),
                    "bytes_fraction": ours["bytes"] / src["size_bytes"],
                    "speedup": naive["wall_s"] / ours["wall_s"], "endpoint_get_ms": get_ms[minutes]}
             # What the run would take if each GET cost what it costs on the smallest object (as on S3,
@@ -148,10 +187,10 @@ def clip_section(proxy: CountingProxy, bucket: str, placed: dict[int, dict[str, 
             # boto3's download_file makes its ranged GETs 10 at a time.
             naive_flat = max(0.0, naive["wall_s"] - -(-naive["requests"] // 10) * extra_s)
             row["speedup_flat_get_estimate"] = naive_flat / ours_flat if ours_flat else None
+            flat = "" if proxy.link else f" (x{row['speedup_flat_get_estimate'] or 0:.1f} with flat GET cost, estimate)"
             log(f"  clip {mode:8} {minutes:2} min: ours {ours['wall_s']:.2f}s {ours['bytes'] / 1e6:.2f} MB "
-                f"({ours['requests']} GETs) | naive {naive['wall_s']:.2f}s {naive['bytes'] / 1e6:.1f} MB "
-                f"({naive['requests']} GETs) | x{row['speedup']:.1f} (x{row['speedup_flat_get_estimate'] or 0:.1f} "
-                "with flat GET cost, estimate)")
+                f"({ours['requests']} GETs, {ours['clip']['method']}) | naive {naive['wall_s']:.2f}s "
+                f"{naive['bytes'] / 1e6:.1f} MB ({naive['requests']} GETs) | x{row['speedup']:.1f}{flat}")
             rows.append(row)
     return {"clip_s": CLIP_S, "rows": rows, "endpoint_get_ms": get_ms}
 
@@ -174,6 +213,43 @@ def _inspect_runs(proxy: CountingProxy, bucket: str, src: dict[str, Any], repeat
             raise RuntimeError(f"bench source rejected: {verdict.rejection}")
         runs.append({"wall_s": wall, "cpu_s": _child_cpu_s() - cpu0, **proxy.counter.snapshot()})
     return _median_run(runs)
+
+
+def physical_floor(src: dict[str, Any], start_s: float, end_s: float) -> int:
+    """The least any cut must read: the index plus every packet of the GOPs the clip spans (from the
+    key frame at or before the start to the first key frame at or after the end), all streams."""
+    from practika.media import tools
+
+    interval = f"{max(0.0, start_s - 5):.3f}%{end_s + 5:.3f}"
+    out = tools.run([tools.binary("ffprobe"), "-v", "error", "-read_intervals", interval, "-show_entries",
+                     "packet=stream_index,pts_time,size,flags:stream=index,codec_type", "-of", "json",
+                     str(src["path"])], 120).stdout
+    document = json.loads(out)
+    video = next(s["index"] for s in document["streams"] if s["codec_type"] == "video")
+    packets = [p for p in document["packets"] if "pts_time" in p]
+    keys = sorted(float(p["pts_time"]) for p in packets if p["stream_index"] == video and "K" in p["flags"])
+    first = max((k for k in keys if k <= start_s + 1e-6), default=0.0)
+    after = min((k for k in keys if k >= end_s - 1e-6), default=float("inf"))
+    spanned = sum(int(p["size"]) for p in packets if first <= float(p["pts_time"]) < after)
+    return int(src["moov_bytes"]) + spanned
+
+
+def length_section(proxy: CountingProxy, bucket: str, src: dict[str, Any], repeats: int, log: Any) -> dict[str, Any]:
+    """Fast, smart-accurate and fully re-encoded clips of growing length from one source, on `proxy`."""
+    rows = []
+    start = round(src["duration_s"] / 2 + 0.37, 3)
+    for length in LENGTHS_S:
+        fast = _median_run([ours_clip(proxy, bucket, src["key"], start, "fast", length) for _ in range(repeats)])
+        smart = _median_run([ours_clip(proxy, bucket, src["key"], start, "accurate", length)
+                             for _ in range(repeats)])
+        full = full_reencode_clip(proxy, bucket, src["key"], start, length)
+        floor = physical_floor(src, start, start + length)
+        rows.append({"length_s": length, "start_s": start, "fast": fast, "smart": smart, "full": full,
+                     "floor_bytes": floor})
+        log(f"  {length:4.0f} s clip: fast {fast['wall_s']:.2f}s | accurate {smart['clip']['method']} "
+            f"{smart['wall_s']:.2f}s ({smart['cpu_s']:.2f} CPU-s, {smart['bytes'] / floor:.2f}x floor) | "
+            f"full re-encode {full['wall_s']:.2f}s ({full['cpu_s']:.2f} CPU-s)")
+    return {"source_minutes": src["minutes"], "rows": rows}
 
 
 def validation_section(proxy: CountingProxy, bucket: str, placed: dict[int, dict[str, Any]], repeats: int,

@@ -35,6 +35,10 @@ PRICES = {
 MEMORY_POINTS_MB = (512, 1024, 1769, 2048, 3008)
 MB_PER_VCPU = 1769  # Lambda gives one full vCPU at 1769 MB, proportionally less below
 COLD_START_ROUNDS = 7
+# The S3-like link (bench/README, "S3-like link", cites both): time to first byte of a GET from Lambda
+# in the bucket's region, and what one connection carries (AWS: one request per 85-90 MB/s).
+FIRST_BYTE_MS = 60.0
+CONNECTION_MB_S = 85.0
 
 
 def log(message: str) -> None:
@@ -123,6 +127,31 @@ def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
         target(f"{mode} clip bytes, {longest}-min vs {shortest}-min", f"x{ratio:.2f}", "<= x1.5", ratio <= 1.5)
     fast = clips[(longest, "fast")]
     target(f"fast clip speed-up vs naive, {longest}-min", f"x{fast['speedup']:.1f}", ">= x10", fast["speedup"] >= 10)
+    linked = {(r["minutes"], r["mode"]): r for r in results.get("clips_s3_like", {}).get("rows", [])}
+    for mode, goal in (("fast", 30), ("accurate", 10)):
+        if (longest, mode) in linked:
+            row = linked[(longest, mode)]
+            target(f"{mode} clip speed-up vs naive, {longest}-min, S3-like link",
+                   f"x{row['speedup']:.1f} ({row['ours']['wall_s']:.2f} vs {row['naive']['wall_s']:.2f} s)",
+                   f">= x{goal}", row["speedup"] >= goal)
+    for mode in ("fast", "accurate"):
+        if (longest, mode) in linked:
+            row = linked[(longest, mode)]
+            ratio = row["ours"]["bytes"] / row["floor_bytes"]
+            measured = f"x{ratio:.2f} ({row['ours']['bytes'] / 1e6:.2f} / {row['floor_bytes'] / 1e6:.2f} MB)"
+            target(f"{mode} clip bytes vs physical floor, {longest}-min", measured, "<= x1.5", ratio <= 1.5)
+    lengths = {r["length_s"]: r for r in results.get("lengths", {}).get("rows", [])}
+    for length in (10.0, 60.0):
+        if length in lengths:
+            row = lengths[length]
+            ratio = row["smart"]["wall_s"] / row["fast"]["wall_s"]
+            target(f"accurate vs fast clip time, {length:.0f} s clip, S3-like",
+                   f"x{ratio:.2f} ({row['smart']['wall_s']:.2f} vs {row['fast']['wall_s']:.2f} s)", "<= x2", ratio <= 2)
+    if 10.0 in lengths and 60.0 in lengths:
+        ratio = lengths[60.0]["smart"]["cpu_s"] / lengths[10.0]["smart"]["cpu_s"]
+        target("accurate clip CPU-s, 60 s vs 10 s clip",
+               f"x{ratio:.2f} ({lengths[60.0]['smart']['cpu_s']:.2f} / {lengths[10.0]['smart']['cpu_s']:.2f})",
+               "<= x1.5", ratio <= 1.5)
     for row in results["validation"]["rows"]:
         target(f"validation bytes, {row['minutes']}-min", f"{row['bytes'] / 1e6:.2f} MB",
                f"<= {row['limit_bytes'] / 1e6:.2f} MB (2 MB + moov + 512 KiB scan)", row["bytes"] <= row["limit_bytes"])
@@ -162,7 +191,7 @@ def chart(results: dict[str, Any], path: Path) -> bool:
         log("matplotlib is not installed: no chart (pip install -r bench/requirements.txt)")
         return False
     rows = results["clips"]["rows"]
-    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4.2))
+    fig, (left, right, third) = plt.subplots(1, 3, figsize=(16, 4.2))
     for mode, style in (("fast", "o"), ("accurate", "s")):
         for side, color in (("ours", "tab:blue"), ("naive", "tab:red")):
             series = [r for r in rows if r["mode"] == mode]
@@ -172,9 +201,15 @@ def chart(results: dict[str, Any], path: Path) -> bool:
             left.plot(minutes, [r[side]["wall_s"] for r in series], line, marker=style, color=color, label=label)
             right.plot(minutes, [r[side]["bytes"] / 1e6 for r in series], line, marker=style, color=color,
                        label=label)
-    left.set(title="10 s clip: wall time", xlabel="source length (min, 720p)", ylabel="seconds")
+    left.set(title="10 s clip: wall time (loopback)", xlabel="source length (min, 720p)", ylabel="seconds")
     right.set(title="10 s clip: bytes read from S3", xlabel="source length (min, 720p)", ylabel="MB", yscale="log")
-    for axis in (left, right):
+    lengths = results.get("lengths", {}).get("rows", [])
+    for kind, label, style in (("fast", "fast (stream copy)", "o-"), ("smart", "accurate, smart cut", "s-"),
+                               ("full", "accurate, full re-encode", "s--")):
+        third.plot([r["length_s"] for r in lengths], [r[kind]["wall_s"] for r in lengths], style, label=label)
+    third.set(title="accurate clip time vs clip length (S3-like link)", xlabel="clip length (s), 30-min source",
+              ylabel="seconds")
+    for axis in (left, right, third):
         axis.grid(True, alpha=0.3)
         axis.legend(fontsize=8)
     fig.suptitle(f"Practika clips: ours (range reads) vs naive (download then cut) — {results['date']}")
@@ -191,6 +226,10 @@ def main(argv: list[str] | None = None) -> int:
                         help="concurrent uploads (default 20)")
     parser.add_argument("--repeats", type=int, default=3, help="runs of each of our measurements (median)")
     parser.add_argument("--skip", action="append", default=[], choices=["cold", "load"], help="skip a section")
+    parser.add_argument("--first-byte-ms", type=float, default=FIRST_BYTE_MS,
+                        help=f"S3-like link: time to first byte of every request (default {FIRST_BYTE_MS:g})")
+    parser.add_argument("--connection-mb-s", type=float, default=CONNECTION_MB_S,
+                        help=f"S3-like link: MB/s of one connection (default {CONNECTION_MB_S:g})")
     args = parser.parse_args(argv)
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
     warnings.filterwarnings("ignore", message="The HMAC key")  # the documented local JWT secret is short
@@ -198,7 +237,7 @@ def main(argv: list[str] | None = None) -> int:
     RESULTS.mkdir(parents=True, exist_ok=True)
 
     from bench import sources
-    from bench.proxy import CountingProxy
+    from bench.proxy import CountingProxy, Link
 
     log("== sources (cached in .cache/bench/)")
     for minutes in sources.MINUTES:
@@ -211,6 +250,8 @@ def main(argv: list[str] | None = None) -> int:
     stack = start_stack(ROOT / ".local" / "bench", timeout_s=120)
     results: dict[str, Any] = {"date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"), "machine": machine()}
     proxy = CountingProxy(stack.description["aws_endpoint_url"]).start()
+    link = Link(first_byte_s=args.first_byte_ms / 1000, bytes_per_s=args.connection_mb_s * 1e6)
+    s3_like = CountingProxy(stack.description["aws_endpoint_url"], link).start()
     try:
         _environment(proxy.url)
         import boto3
@@ -221,8 +262,15 @@ def main(argv: list[str] | None = None) -> int:
         s3.create_bucket(Bucket=BUCKET)
         placed = media.put_sources(s3, BUCKET)
         log(f"  API {stack.api_url}; S3 {stack.description['aws_endpoint_url']} behind the counting proxy {proxy.url}")
-        log("== 1. clip cost against source length")
+        log("== 1. clip cost against source length (loopback)")
         results["clips"] = media.clip_section(proxy, BUCKET, placed, args.repeats, log)
+        log(f"== 1b. the same on an S3-like link: {link.describe()}")
+        link_facts = {"first_byte_ms": args.first_byte_ms, "connection_mb_s": args.connection_mb_s}
+        linked = media.clip_section(s3_like, BUCKET, placed, args.repeats, log)
+        results["clips_s3_like"] = {"link": link_facts, **linked}
+        longest = placed[max(placed)]
+        log(f"== 1c. accurate clips against clip length, {longest['minutes']}-min source, S3-like link")
+        results["lengths"] = media.length_section(s3_like, BUCKET, longest, args.repeats, log)
         log("== 2. validation cost against file size")
         results["validation"] = media.validation_section(proxy, BUCKET, placed, args.repeats, log)
         if "load" not in args.skip:
@@ -232,6 +280,7 @@ def main(argv: list[str] | None = None) -> int:
             results["throughput"] = throughput_section(stack, args.users, log)
     finally:
         proxy.stop()
+        s3_like.stop()
         stack.stop()
     memory = {"ValidateFunction": 1024, "ClipWorkerFunction": 2048}
     if "cold" not in args.skip:

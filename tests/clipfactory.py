@@ -59,6 +59,7 @@ def make_source(
     vfr: bool = False,
     audio_lead_s: float = 0.0,
     gop: int = GOP,
+    codec: str = "libx264",
 ) -> ClipSource:
     """An MP4 (H.264, AAC sine when `audio`) with frame-indexed pictures; moov at the end on request.
 
@@ -69,10 +70,12 @@ def make_source(
     (key frames that are not IDR, B-frames that refer across them), a variable frame rate (phone
     video: frame intervals of 30, 40 and 50 ms), and audio that starts `audio_lead_s` before the
     first picture (an edit list with an empty edit in front of the video).
+    `codec` "mpeg4" makes a source smart cuts do not handle.
     """
     kind = f"{'av' if audio else 'v'}-{'moovend' if moov_at_end else 'faststart'}{'-noisy' if noisy else ''}"
     kind += f"{f'-at{start_s:g}' if start_s else ''}{'-opengop' if open_gop else ''}{'-vfr' if vfr else ''}"
     kind += f"{f'-lead{audio_lead_s:g}' if audio_lead_s else ''}{f'-gop{gop}' if gop != GOP else ''}"
+    kind += "" if codec == "libx264" else f"-{codec}"
     path = directory / f"src-{seconds:g}s-{kind}.mp4"
     grain = ",noise=alls=60:allf=t" if noisy else ""
     # Intervals of 50, 50, 20 ms (a 25 fps average), on a millisecond time base.
@@ -89,7 +92,10 @@ def make_source(
     x264 = f"keyint={gop}:min-keyint={gop}:scenecut=0"
     if open_gop:
         x264 = f"keyint={gop - 1}:min-keyint={gop - 1}:scenecut=0:open-gop=1:bframes=2:b-adapt=0"
-    args += ["-c:v", "libx264", "-preset", "ultrafast", "-crf", "18", "-bf", "2", "-x264-params", x264]
+    if codec == "libx264":
+        args += ["-c:v", "libx264", "-preset", "ultrafast", "-crf", "18", "-bf", "2", "-x264-params", x264]
+    else:
+        args += ["-c:v", codec, "-q:v", "2", "-g", str(gop), "-bf", "2"]
     if vfr:
         args += ["-fps_mode", "passthrough", "-enc_time_base", "1/1000"]
     if audio:
@@ -250,3 +256,39 @@ def first_packet_is_keyframe(path: Path) -> bool:
     ).stdout
     packets = json.loads(out).get("packets", [])
     return bool(packets) and "K" in packets[0]["flags"]
+
+
+def decode_errors(path: Path) -> str:
+    """What ffmpeg's decoders report while decoding every frame of every stream ("" when nothing)."""
+    done = subprocess.run(
+        [binary("ffmpeg"), "-nostdin", "-v", "error", "-i", str(path), "-map", "0", "-f", "null", "-"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    return done.stderr.strip() + ("" if done.returncode == 0 else f" (exit {done.returncode})")
+
+
+def video_packet_hashes(path: Path) -> list[str]:
+    """MD5 of each video packet's bytes in decode order: equal hashes mean copied, not re-encoded."""
+    out = subprocess.run(
+        [
+            binary("ffmpeg"),
+            "-nostdin",
+            "-v",
+            "error",
+            "-i",
+            str(path),
+            "-map",
+            "0:v:0",
+            "-c",
+            "copy",
+            "-f",
+            "framemd5",
+            "-",
+        ],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
+    return [line.rsplit(",", 1)[1].strip() for line in out.splitlines() if line and not line.startswith("#")]

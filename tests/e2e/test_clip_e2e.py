@@ -18,12 +18,13 @@ import requests
 from tests.clipfactory import (
     ClipSource,
     assert_actual_is_the_files_truth,
+    decode_errors,
     decoded_frame_indices,
     first_packet_is_keyframe,
     make_source,
     stream_facts,
 )
-from tests.e2e import clients
+from tests.e2e import clients, playback
 
 FRAME_S = 1 / 25
 ACCURATE = {"start_s": 1.5, "end_s": 3.5, "mode": "accurate"}  # between frames 37 and 38, 87 and 88
@@ -104,6 +105,36 @@ def test_an_accurate_clip_holds_exactly_the_requested_frames(cuts):
     assert cut.clip["actual"]["end_s"] == pytest.approx(88 * FRAME_S, abs=0.001)
     # and its audio lasts as long as its video
     assert facts["audio"]["duration_s"] == pytest.approx(facts["video"]["duration_s"], abs=0.05)
+
+
+@pytest.mark.parametrize("name", ["accurate", "on_frames"])
+def test_accurate_clips_are_smart_cut_and_decode_without_a_single_error(cuts, name):
+    # Given accurate clips of an H.264 source (the first re-encodes frames 38..49 and 75..87 and
+    # copies 50..74; the second, on key frames, copies its GOP whole)
+    cut = cuts[name]
+
+    # Then they say they were smart-cut, and ffmpeg decodes every frame of every stream without an error
+    assert cut.clip["method"] == "smart"
+    assert decode_errors(cut.path) == ""
+
+
+def test_a_fast_clip_says_it_was_copied(cuts):
+    assert cuts["fast"].clip["method"] == "copy"
+    assert decode_errors(cuts["fast"].path) == ""
+
+
+def test_a_smart_cut_clip_plays_to_its_end_in_chromium(cuts):
+    # Given the smart-cut clip (re-encoded head and tail, copied middle, parameter sets changing in-band)
+    cut = cuts["accurate"]
+
+    # When Chromium's <video> plays it
+    outcome = playback.play(cut.path)
+
+    # Then it reaches the end with no media error, having decoded all 50 frames, none corrupted
+    assert outcome["what"] == "ended", outcome
+    assert outcome["error"] is None
+    assert outcome["total"] == 50 and outcome["corrupted"] == 0, outcome
+    assert outcome["duration"] == pytest.approx(2.0, abs=0.05)
 
 
 def test_an_accurate_clip_on_frame_times_starts_and_ends_on_those_frames(cuts):

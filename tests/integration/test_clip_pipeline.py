@@ -30,12 +30,14 @@ from tests.clipfactory import (
     ClipSource,
     SourceFrame,
     assert_actual_is_the_files_truth,
+    decode_errors,
     decoded_frame_indices,
     first_packet_is_keyframe,
     make_edit_list_source,
     make_source,
     source_frames,
     stream_facts,
+    video_packet_hashes,
 )
 from tests.integration.conftest import clear_cached_configuration, create_table_from_template, reset_moto
 
@@ -209,6 +211,81 @@ def test_an_accurate_clip_holds_exactly_the_requested_frames(stack, source, even
     assert clip["actual"]["end_s"] == pytest.approx(113 * FRAME_S, abs=0.001)
 
 
+def test_an_accurate_clip_copies_the_whole_gops_and_re_encodes_only_its_edges(
+    stack, source, event, lambda_context, tmp_path
+):
+    # Given a request from frame 62.5 to frame 162.5: key frames at 75, 100, 125, 150 inside it
+    body = {"start_s": 2.5, "end_s": 6.5, "mode": "accurate"}
+
+    # When the clip is cut
+    clip, path = cut_and_fetch(stack, event, lambda_context, source, body, tmp_path)
+
+    # Then it holds exactly frames 63..162, decodes without a single error, and says it was smart-cut
+    assert decoded_frame_indices(path) == list(range(63, 163))
+    assert decode_errors(path) == ""
+    assert clip["method"] == "smart"
+    assert clip["actual"]["start_s"] == 2.5  # the first frame is shown from there, with the audio
+    assert clip["actual"]["end_s"] == pytest.approx(163 * FRAME_S, abs=0.001)
+    assert_actual_is_the_files_truth(clip["actual"], path)
+    # and the packets of frames 75..149 are the source's own bytes (all 75 but the 3 key frames, whose
+    # packets also carry the source's parameter sets in-band), while the edges (63..74, 150..162)
+    # were re-encoded
+    source_packets = set(video_packet_hashes(source.path))
+    clip_packets = video_packet_hashes(path)
+    assert len(clip_packets) == 100
+    assert sum(h in source_packets for h in clip_packets) == 72
+    assert clip_packets[0] not in source_packets and clip_packets[-1] not in source_packets
+
+
+@pytest.mark.parametrize(
+    "start_s,end_s,frames,method",
+    [
+        (3.0, 5.3, (75, 132), "smart"),  # starts on a key frame: nothing before it is re-encoded
+        (2.5, 6.0, (63, 149), "smart"),  # ends on a key frame: no tail to re-encode
+        (2.5, 8.0, (63, 199), "smart"),  # ends with the source: its last GOP is copied whole
+        (2.2, 2.9, (55, 72), "reencode"),  # no key frame inside: the clip is re-encoded whole
+    ],
+)
+def test_an_accurate_clip_is_frame_exact_whatever_gops_it_spans(
+    stack, source, event, lambda_context, tmp_path, start_s, end_s, frames, method
+):
+    body = {"start_s": start_s, "end_s": end_s, "mode": "accurate"}
+
+    clip, path = cut_and_fetch(stack, event, lambda_context, source, body, tmp_path)
+
+    assert decoded_frame_indices(path) == list(range(frames[0], frames[1] + 1))
+    assert decode_errors(path) == ""
+    assert clip["method"] == method
+    facts = stream_facts(path)
+    assert facts["audio"]["duration_s"] == pytest.approx(facts["video"]["duration_s"], abs=0.05)
+
+
+def test_a_source_smart_cuts_do_not_handle_is_re_encoded_frame_exactly(stack, event, lambda_context, tmp_path):
+    # Given an MPEG-4 Part 2 source (not H.264)
+    source = make_source(stack["dir"], seconds=8, audio=True, codec="mpeg4")
+    body = {"start_s": 2.5, "end_s": 6.5, "mode": "accurate"}
+
+    # When an accurate clip is cut
+    clip, path = cut_and_fetch(stack, event, lambda_context, source, body, tmp_path)
+
+    # Then it is re-encoded whole, says so, and still holds exactly the requested frames
+    assert clip["method"] == "reencode"
+    assert decoded_frame_indices(path) == list(range(63, 163))
+    assert decode_errors(path) == ""
+
+
+def test_a_silent_source_is_smart_cut_without_audio(stack, event, lambda_context, tmp_path):
+    source = make_source(stack["dir"], seconds=8, audio=False)
+
+    clip, path = cut_and_fetch(
+        stack, event, lambda_context, source, {"start_s": 1.3, "end_s": 4.1, "mode": "accurate"}, tmp_path
+    )
+
+    assert clip["method"] == "smart"
+    assert decoded_frame_indices(path) == list(range(33, 103))
+    assert set(stream_facts(path)) == {"video", "format"}
+
+
 def test_an_accurate_clip_on_frame_boundaries_starts_and_ends_on_those_frames(
     stack, source, event, lambda_context, tmp_path
 ):
@@ -237,6 +314,7 @@ def test_a_fast_clip_starts_on_the_key_frame_before_the_request_and_reports_it(
     # Then it starts on the key frame at 2 s (frame 50), decodably, and says so
     frames = decoded_frame_indices(path)
     assert frames[0] == 50
+    assert clip["method"] == "copy"
     assert first_packet_is_keyframe(path)
     assert clip["actual"]["start_s"] == source.keyframe_at_or_before(2.5) == 2.0
     # and it reaches the requested end (stream copy ends on a packet, at most the B-frame depth beyond)

@@ -53,9 +53,9 @@ class Fakes:
     def upload_clip(self, path: Path, key: str) -> None:
         self.uploaded.append(key)
 
-    def mark_ready(self, clip_id: str, actual: ClipTimes, size_bytes: int) -> Clip:
+    def mark_ready(self, clip_id: str, actual: ClipTimes, size_bytes: int, method: str | None = None) -> Clip:
         assert self.clip is not None
-        self.clip = self.clip.model_copy(update={"status": ClipStatus.READY, "actual": actual})
+        self.clip = self.clip.model_copy(update={"status": ClipStatus.READY, "actual": actual, "method": method})
         return self.clip
 
     def mark_failed(self, clip_id: str, error: ClipError) -> Clip:

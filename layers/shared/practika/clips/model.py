@@ -80,6 +80,7 @@ class Clip(BaseModel):
     actual: ClipTimes | None = None
     error: ClipError | None = None
     size_bytes: int | None = None
+    method: str | None = None  # how it was cut: copy, smart or reencode (set when ready)
     attempts: int = 0
 
 
@@ -103,6 +104,7 @@ class ClipView(BaseModel):
     actual: ClipTimes | None = None
     download_url: str | None = None
     error: ClipError | None = None
+    method: str | None = Field(default=None, description="how the clip was made (when ready): copy, smart or reencode")
 
 
 class ClipJob(BaseModel):

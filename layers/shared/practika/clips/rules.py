@@ -92,4 +92,5 @@ def view(clip: Clip, download_url: str | None = None) -> ClipView:
         actual=clip.actual,
         download_url=download_url,
         error=clip.error,
+        method=clip.method,
     )

@@ -208,19 +208,20 @@ def release(clip_id: str) -> None:
 
 
 @tracer.capture_method
-def mark_ready(clip_id: str, actual: ClipTimes, size_bytes: int) -> Clip:
+def mark_ready(clip_id: str, actual: ClipTimes, size_bytes: int, method: str | None = None) -> Clip:
     item = _table().update_item(
         Key=clip_key(clip_id),
-        UpdateExpression="SET #status = :ready, actual = :actual, size_bytes = :size, updated_at = :now "
-        "REMOVE lease_until",
+        UpdateExpression="SET #status = :ready, actual = :actual, size_bytes = :size, #method = :method, "
+        "updated_at = :now REMOVE lease_until",
         ConditionExpression="#status = :processing",
-        ExpressionAttributeNames={"#status": "status"},
+        ExpressionAttributeNames={"#status": "status", "#method": "method"},
         ExpressionAttributeValues=aws.dynamo_values(
             {
                 ":ready": ClipStatus.READY.value,
                 ":processing": ClipStatus.PROCESSING.value,
                 ":actual": actual.model_dump(),
                 ":size": size_bytes,
+                ":method": method,
                 ":now": clock.iso_millis(),
             }
         ),

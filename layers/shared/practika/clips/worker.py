@@ -145,7 +145,7 @@ def process_clip(
         # the others; left uncaught it kept the lease and the clip stuck in `processing` until the DLQ.
         return _failed(clip, ClipErrorCode.STORAGE_ERROR, type(error).__name__, transient=True, attempt=attempt)
     actual = ClipTimes(start_s=result.start_s, end_s=result.end_s, duration_s=result.duration_s)
-    done = store.mark_ready(clip_id, actual, result.size_bytes)
+    done = store.mark_ready(clip_id, actual, result.size_bytes, result.method)
     elapsed_ms = round((time.perf_counter() - started) * 1000)
     metrics.add_metric(name=MetricName.CLIP_DURATION_SECONDS, unit="Seconds", value=actual.duration_s)
     metrics.add_metric(name=MetricName.CLIP_PROCESSING_MS, unit="Milliseconds", value=elapsed_ms)
@@ -153,6 +153,7 @@ def process_clip(
         metrics.add_metric(name=MetricName.CLIP_SOURCE_BYTES_READ, unit="Bytes", value=result.source_bytes_read)
     logger.info(
         "clip ready",
+        method=result.method,
         duration_s=actual.duration_s,
         start_s=actual.start_s,
         processing_ms=elapsed_ms,

@@ -15,11 +15,16 @@ locks as validation.
   frame to zero, so every stream starts at zero (audio within one audio frame), with no hidden
   pre-roll behind an edit list and no lead-in. Asking ffprobe for the key frame first read the
   source's index a second time.
-- `accurate`: re-encode (H.264/AAC). ffmpeg decodes from the preceding key frame and drops
-  every frame before the requested start, so the first and last frames are the asked-for ones;
-  the first picture is shown from the clip's zero (where the audio starts) instead of from its
-  own time a fraction of a frame later. Timestamps keep the source's time base and are passed
-  through, so no frame is dropped or duplicated by rounding to a frame grid.
+- `accurate`: the same one read of the source into a local copy, then `practika.media.smart`:
+  H.264 re-encodes only the frames before the first key frame inside the clip and after the
+  last one (when that GOP runs past the end) and copies every other packet; other sources are
+  re-encoded whole from the copy. Either way the first and last frames are the asked-for ones
+  (the first source frame at or after the start, the last before the end), the first at zero.
+  A source whose streams do not fit in an MP4 stream copy (VP8, Vorbis) is re-encoded straight
+  from S3 as before smart cuts: ffmpeg decodes from the preceding key frame and drops every frame
+  before the requested start; the first picture is shown from the clip's zero (where the audio
+  starts). Timestamps keep the source's time base and are passed through, so no frame is dropped
+  or duplicated by rounding to a frame grid.
 
 Start, end and duration are then measured by ffprobe on what was written: `duration_s` is the
 container's duration, what a player shows for the downloaded file.
@@ -38,13 +43,15 @@ from typing import Any
 
 import ffmpeg
 
-from practika.media import tools
+from practika.media import smart, tools
 from practika.observability import logger, redact, tracer
 
-ACCURATE_CRF = 20
+ACCURATE_CRF = smart.CRF
 # Lambda bills by the millisecond; slower x264 presets buy little at clip lengths.
-ACCURATE_PRESET = "veryfast"
-AUDIO_BITRATE = "128k"
+ACCURATE_PRESET = smart.PRESET
+AUDIO_BITRATE = smart.AUDIO_BITRATE
+ACCURATE_READ_PAST_END_S = 0.5
+COPY = "copy"  # how a clip was made (`CutResult.method`): stream copy, smart cut or full re-encode
 
 # ffmpeg/ffprobe failures that come from the network or S3, not from the media: worth a retry.
 _TRANSIENT_STDERR = re.compile(
@@ -89,6 +96,7 @@ class CutResult:
     width: int = 0
     height: int = 0
     fps: float = 0.0
+    method: str = COPY
 
 
 def _input_options(url: str) -> dict[str, str]:
@@ -200,22 +208,42 @@ def cut_clip(url: str, *, start_s: float, end_s: float, mode: str, timeout_s: fl
     workdir = Path(tempfile.mkdtemp(prefix="clip-"))
     try:
         output = workdir / "clip.mp4"
-        if mode == "fast":
-            copied = workdir / "copied.mp4"
-            run = _run(build_command(url, copied, seek_s=start_s, end_s=end_s, mode=mode), _left(deadline))
+        copied = workdir / "copied.mp4"
+        method = COPY
+        try:
+            # An accurate cut reads a little past the end: the input `-to` stops at the first packet
+            # past it in decode order, before B-frames shown earlier than the end.
+            copy_end_s = end_s if mode == "fast" else end_s + ACCURATE_READ_PAST_END_S
+            run = _run(build_command(url, copied, seek_s=start_s, end_s=copy_end_s, mode="fast"), _left(deadline))
+        except CutError as error:
+            if mode == "fast" or error.transient:
+                raise
+            # Streams an MP4 stream copy cannot hold (VP8, Vorbis): re-encode straight from S3.
+            logger.info("stream copy failed, re-encoding from the source", error_code=error.code)
+            run = _run(build_command(url, output, seek_s=start_s, end_s=end_s, mode=mode), _left(deadline))
+            method = smart.REENCODE
+        if method == smart.REENCODE:
+            facts = probe_output(output, _left(deadline))
+            offset_s = start_s
+        elif mode == "fast":
             # Which key frame the copy starts on (source timestamps); the clip's zero is put there.
             keyframe = keyframe_ts(copied, _left(deadline))
             remux_to_zero(copied, output, keyframe, _left(deadline))
             facts = probe_output(output, _left(deadline))
             offset_s = keyframe - source_start_s(run.stderr)
         else:
-            run = _run(build_command(url, output, seek_s=start_s, end_s=end_s, mode=mode), _left(deadline))
+            # The copy keeps source timestamps; the request counts from the source's start time.
+            origin = source_start_s(run.stderr)
+            first_ts, method = _accurate_from_copy(
+                copied, output, workdir, start_s + origin, end_s + origin, deadline
+            )
             facts = probe_output(output, _left(deadline))
-            offset_s = start_s
-        result = _measure(facts, output, offset_s, _bytes_read(run.stderr))
+            offset_s = first_ts - origin
+        result = _measure(facts, output, offset_s, _bytes_read(run.stderr), method)
         logger.info(
             "clip cut",
             mode=mode,
+            method=method,
             start_s=result.start_s,
             duration_s=result.duration_s,
             size_bytes=result.size_bytes,
@@ -226,7 +254,51 @@ def cut_clip(url: str, *, start_s: float, end_s: float, mode: str, timeout_s: fl
         shutil.rmtree(workdir, ignore_errors=True)
 
 
-def _measure(facts: dict[str, Any], output: Path, offset_s: float, bytes_read: int | None) -> CutResult:
+def _accurate_from_copy(
+    copied: Path, output: Path, workdir: Path, start_s: float, end_s: float, deadline: float
+) -> tuple[float, str]:
+    """Frame-exact clip from the local copy (smart cut, or re-encode); returns the source time of its zero."""
+    try:
+        facts = smart.parse_facts(_run(smart.facts_command(copied), _left(deadline)).stdout)
+        plan = smart.plan(facts, start_s, end_s)
+    except ValueError as empty:
+        raise CutError("empty_clip", "the cut produced no video", transient=False) from empty
+    if plan.method == smart.SMART and not _joined(copied, output, workdir, facts, plan, deadline):
+        plan = smart.whole(plan, "join_check")
+    if plan.method != smart.SMART:
+        logger.info("smart cut not possible, re-encoding", reason=plan.reason, codec=facts.codec)
+        _joined(copied, output, workdir, facts, plan, deadline)
+    return float(plan.zero_pts * facts.time_base), plan.method
+
+
+def _joined(
+    copied: Path, output: Path, workdir: Path, facts: smart.VideoFacts, plan: smart.Plan, deadline: float
+) -> bool:
+    """Write the plan's segments and join them; whether the result has every frame in decode order.
+
+    A smart join that ffmpeg refuses or that comes out malformed is not an error: the caller
+    re-encodes the clip whole instead.
+    """
+    if plan.method != smart.SMART:
+        _run(smart.reencode_command(copied, output, facts, plan), _left(deadline))
+        return True
+    try:
+        segments = []
+        for index, segment in enumerate(plan.segments):
+            path = workdir / f"segment-{index}-{segment.kind}.ts"
+            _run(smart.segment_command(copied, path, facts, plan, index), _left(deadline))
+            segments.append(path)
+        _run(smart.join_command(segments, copied, output, facts, plan), _left(deadline))
+        return smart.well_formed(_run(smart.packets_command(output), _left(deadline)).stdout, plan)
+    except CutError as error:
+        if error.transient:
+            raise
+        return False
+
+
+def _measure(
+    facts: dict[str, Any], output: Path, offset_s: float, bytes_read: int | None, method: str = COPY
+) -> CutResult:
     """What was written, in source time: `offset_s` is the source time of the clip's zero.
 
     The file starts at its zero (the container's start time is 0), so `start_s` is that zero and
@@ -252,6 +324,7 @@ def _measure(facts: dict[str, Any], output: Path, offset_s: float, bytes_read: i
         width=int(video.get("width") or 0),
         height=int(video.get("height") or 0),
         fps=_rate(video.get("avg_frame_rate")),
+        method=method,
     )
 
 

@@ -1,0 +1,59 @@
+"""The bench's S3-like link: the counting proxy delays every answer and paces each connection."""
+
+import threading
+import time
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import pytest
+import requests
+
+from bench.proxy import CountingProxy, Link
+
+BODY = b"x" * 1_000_000
+
+
+@pytest.fixture(scope="module")
+def upstream() -> Iterator[str]:
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
+            pass
+
+        def do_GET(self) -> None:
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(BODY)))
+            self.end_headers()
+            self.wfile.write(BODY)
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+
+
+def timed_get(proxy: CountingProxy) -> float:
+    started = time.perf_counter()
+    answer = requests.get(f"{proxy.url}/object", timeout=30)
+    assert answer.content == BODY
+    return time.perf_counter() - started
+
+
+def test_a_link_adds_its_first_byte_latency_and_caps_a_connections_throughput(upstream):
+    # Given the proxy as loopback, and as a link of 200 ms to first byte and 4 MB/s per connection
+    loopback = CountingProxy(upstream).start()
+    linked = CountingProxy(upstream, Link(first_byte_s=0.2, bytes_per_s=4e6)).start()
+    try:
+        # When 1 MB is read through each
+        fast, slow = timed_get(loopback), timed_get(linked)
+    finally:
+        loopback.stop()
+        linked.stop()
+
+    # Then the link takes the first byte's 0.2 s plus 1 MB at 4 MB/s (0.25 s), loopback far less,
+    # and both count the bytes they sent
+    assert 0.45 <= slow < 2.0
+    assert fast < 0.3
+    assert linked.counter.snapshot() == loopback.counter.snapshot() == {"bytes": len(BODY), "requests": 1}
