@@ -52,8 +52,9 @@ def put_sources(s3: Any, bucket: str) -> dict[int, dict[str, Any]]:
 def _duration(path: Path) -> float:
     from practika.media import tools
 
-    result = tools.run([tools.binary("ffprobe"), "-v", "error", "-show_entries", "format=duration",
-                        "-of", "csv=p=0", str(path)], 30)
+    result = tools.run(
+        [tools.binary("ffprobe"), "-v", "error", "-show_entries", "format=duration", "-of", "csv=p=0", str(path)], 30
+    )
     return float(result.stdout.decode().strip())
 
 
@@ -106,8 +107,13 @@ def ours_clip(
     cpu0, t0 = _child_cpu_s(), time.perf_counter()
     url = _via(_presign(bucket, key), proxy)
     with cut_clip(url, start_s=start_s, end_s=start_s + length_s, mode=mode, timeout_s=600) as result:
-        clip = {"duration_s": result.duration_s, "start_s": result.start_s, "size_bytes": result.size_bytes,
-                "ffmpeg_bytes_read": result.source_bytes_read, "method": result.method}
+        clip = {
+            "duration_s": result.duration_s,
+            "start_s": result.start_s,
+            "size_bytes": result.size_bytes,
+            "ffmpeg_bytes_read": result.source_bytes_read,
+            "method": result.method,
+        }
     wall = time.perf_counter() - t0
     return {"wall_s": wall, "cpu_s": _child_cpu_s() - cpu0, **proxy.counter.snapshot(), "clip": clip}
 
@@ -122,8 +128,9 @@ def full_reencode_clip(proxy: CountingProxy, bucket: str, key: str, start_s: flo
     try:
         cpu0, t0 = _child_cpu_s(), time.perf_counter()
         url = _via(_presign(bucket, key), proxy)
-        tools.run(cut.build_command(url, workdir / "clip.mp4", seek_s=start_s, end_s=start_s + length_s,
-                                    mode="accurate"), 900)
+        tools.run(
+            cut.build_command(url, workdir / "clip.mp4", seek_s=start_s, end_s=start_s + length_s, mode="accurate"), 900
+        )
         return {"wall_s": time.perf_counter() - t0, "cpu_s": _child_cpu_s() - cpu0, **proxy.counter.snapshot()}
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
@@ -149,8 +156,13 @@ def naive_clip(proxy: CountingProxy, bucket: str, key: str, start_s: float, mode
         args = [("file" if a == tools.allowed_protocols() else a) for a in args]
         tools.run(args, 600)
         wall = time.perf_counter() - t0
-        return {"wall_s": wall, "download_s": downloaded, "cpu_s": _child_cpu_s() - cpu0,
-                **proxy.counter.snapshot(), "tmp_bytes": local.stat().st_size}
+        return {
+            "wall_s": wall,
+            "download_s": downloaded,
+            "cpu_s": _child_cpu_s() - cpu0,
+            **proxy.counter.snapshot(),
+            "tmp_bytes": local.stat().st_size,
+        }
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
 
@@ -164,22 +176,30 @@ def _median_run(runs: list[dict[str, Any]]) -> dict[str, Any]:
     return chosen
 
 
-def clip_section(proxy: CountingProxy, bucket: str, placed: dict[int, dict[str, Any]], repeats: int,
-                 log: Any) -> dict[str, Any]:
+def clip_section(
+    proxy: CountingProxy, bucket: str, placed: dict[int, dict[str, Any]], repeats: int, log: Any
+) -> dict[str, Any]:
     rows = []
     get_ms = {minutes: endpoint_get_ms(bucket, src["key"], src["size_bytes"]) for minutes, src in placed.items()}
     if proxy.link is None:
-        log("  endpoint cost of one 64 KiB range GET: "
-            + ", ".join(f"{m} min {ms:.0f} ms" for m, ms in get_ms.items()))
+        log("  endpoint cost of one 64 KiB range GET: " + ", ".join(f"{m} min {ms:.0f} ms" for m, ms in get_ms.items()))
     for minutes, src in placed.items():
         start = round(src["duration_s"] / 2 + 0.37, 3)  # mid-file, between key frames
         for mode in MODES:
             ours = _median_run([ours_clip(proxy, bucket, src["key"], start, mode) for _ in range(repeats)])
             naive = _median_run([naive_clip(proxy, bucket, src["key"], start, mode) for _ in range(1)])
-            row = {"minutes": minutes, "mode": mode, "start_s": start, "source_bytes": src["size_bytes"],
-                   "ours": ours, "naive": naive, "floor_bytes": physical_floor(src, start, start + CLIP_S),
-                   "bytes_fraction": ours["bytes"] / src["size_bytes"],
-                   "speedup": naive["wall_s"] / ours["wall_s"], "endpoint_get_ms": get_ms[minutes]}
+            row = {
+                "minutes": minutes,
+                "mode": mode,
+                "start_s": start,
+                "source_bytes": src["size_bytes"],
+                "ours": ours,
+                "naive": naive,
+                "floor_bytes": physical_floor(src, start, start + CLIP_S),
+                "bytes_fraction": ours["bytes"] / src["size_bytes"],
+                "speedup": naive["wall_s"] / ours["wall_s"],
+                "endpoint_get_ms": get_ms[minutes],
+            }
             # What the run would take if each GET cost what it costs on the smallest object (as on S3,
             # where a range GET does not slow down with the object's size): an estimate, not a measurement.
             extra_s = (get_ms[minutes] - min(get_ms.values())) / 1000
@@ -188,9 +208,11 @@ def clip_section(proxy: CountingProxy, bucket: str, placed: dict[int, dict[str, 
             naive_flat = max(0.0, naive["wall_s"] - -(-naive["requests"] // 10) * extra_s)
             row["speedup_flat_get_estimate"] = naive_flat / ours_flat if ours_flat else None
             flat = "" if proxy.link else f" (x{row['speedup_flat_get_estimate'] or 0:.1f} with flat GET cost, estimate)"
-            log(f"  clip {mode:8} {minutes:2} min: ours {ours['wall_s']:.2f}s {ours['bytes'] / 1e6:.2f} MB "
+            log(
+                f"  clip {mode:8} {minutes:2} min: ours {ours['wall_s']:.2f}s {ours['bytes'] / 1e6:.2f} MB "
                 f"({ours['requests']} GETs, {ours['clip']['method']}) | naive {naive['wall_s']:.2f}s "
-                f"{naive['bytes'] / 1e6:.1f} MB ({naive['requests']} GETs) | x{row['speedup']:.1f}{flat}")
+                f"{naive['bytes'] / 1e6:.1f} MB ({naive['requests']} GETs) | x{row['speedup']:.1f}{flat}"
+            )
             rows.append(row)
     return {"clip_s": CLIP_S, "rows": rows, "endpoint_get_ms": get_ms}
 
@@ -221,9 +243,21 @@ def physical_floor(src: dict[str, Any], start_s: float, end_s: float) -> int:
     from practika.media import tools
 
     interval = f"{max(0.0, start_s - 5):.3f}%{end_s + 5:.3f}"
-    out = tools.run([tools.binary("ffprobe"), "-v", "error", "-read_intervals", interval, "-show_entries",
-                     "packet=stream_index,pts_time,size,flags:stream=index,codec_type", "-of", "json",
-                     str(src["path"])], 120).stdout
+    out = tools.run(
+        [
+            tools.binary("ffprobe"),
+            "-v",
+            "error",
+            "-read_intervals",
+            interval,
+            "-show_entries",
+            "packet=stream_index,pts_time,size,flags:stream=index,codec_type",
+            "-of",
+            "json",
+            str(src["path"]),
+        ],
+        120,
+    ).stdout
     document = json.loads(out)
     video = next(s["index"] for s in document["streams"] if s["codec_type"] == "video")
     packets = [p for p in document["packets"] if "pts_time" in p]
@@ -240,20 +274,23 @@ def length_section(proxy: CountingProxy, bucket: str, src: dict[str, Any], repea
     start = round(src["duration_s"] / 2 + 0.37, 3)
     for length in LENGTHS_S:
         fast = _median_run([ours_clip(proxy, bucket, src["key"], start, "fast", length) for _ in range(repeats)])
-        smart = _median_run([ours_clip(proxy, bucket, src["key"], start, "accurate", length)
-                             for _ in range(repeats)])
+        smart = _median_run([ours_clip(proxy, bucket, src["key"], start, "accurate", length) for _ in range(repeats)])
         full = full_reencode_clip(proxy, bucket, src["key"], start, length)
         floor = physical_floor(src, start, start + length)
-        rows.append({"length_s": length, "start_s": start, "fast": fast, "smart": smart, "full": full,
-                     "floor_bytes": floor})
-        log(f"  {length:4.0f} s clip: fast {fast['wall_s']:.2f}s | accurate {smart['clip']['method']} "
+        rows.append(
+            {"length_s": length, "start_s": start, "fast": fast, "smart": smart, "full": full, "floor_bytes": floor}
+        )
+        log(
+            f"  {length:4.0f} s clip: fast {fast['wall_s']:.2f}s | accurate {smart['clip']['method']} "
             f"{smart['wall_s']:.2f}s ({smart['cpu_s']:.2f} CPU-s, {smart['bytes'] / floor:.2f}x floor) | "
-            f"full re-encode {full['wall_s']:.2f}s ({full['cpu_s']:.2f} CPU-s)")
+            f"full re-encode {full['wall_s']:.2f}s ({full['cpu_s']:.2f} CPU-s)"
+        )
     return {"source_minutes": src["minutes"], "rows": rows}
 
 
-def validation_section(proxy: CountingProxy, bucket: str, placed: dict[int, dict[str, Any]], repeats: int,
-                       log: Any) -> dict[str, Any]:
+def validation_section(
+    proxy: CountingProxy, bucket: str, placed: dict[int, dict[str, Any]], repeats: int, log: Any
+) -> dict[str, Any]:
     """The validate worker's inspection (sniff, ffprobe of the index, scan of the video's packets) over a
     presigned GET; then the cost of reading a file whole, as for one without an index (a live recording)."""
     import os
@@ -264,10 +301,19 @@ def validation_section(proxy: CountingProxy, bucket: str, placed: dict[int, dict
     for minutes, src in placed.items():
         run = _inspect_runs(proxy, bucket, src, repeats)
         limit = 2 * 1024 * 1024 + src["moov_bytes"] + SCAN_BUDGET_BYTES
-        rows.append({"minutes": minutes, "source_bytes": src["size_bytes"], "moov_bytes": src["moov_bytes"],
-                     "limit_bytes": limit, **run})
-        log(f"  validate {minutes:2} min: {run['wall_s']:.2f}s {run['bytes'] / 1e6:.2f} MB ({run['requests']} GETs), "
-            f"limit {limit / 1e6:.2f} MB")
+        rows.append(
+            {
+                "minutes": minutes,
+                "source_bytes": src["size_bytes"],
+                "moov_bytes": src["moov_bytes"],
+                "limit_bytes": limit,
+                **run,
+            }
+        )
+        log(
+            f"  validate {minutes:2} min: {run['wall_s']:.2f}s {run['bytes'] / 1e6:.2f} MB ({run['requests']} GETs), "
+            f"limit {limit / 1e6:.2f} MB"
+        )
     minutes, src = min(placed.items())
     os.environ["SCAN_WHOLE_BYTES"] = str(src["size_bytes"])
     settings.validation_settings.cache_clear()
@@ -277,6 +323,8 @@ def validation_section(proxy: CountingProxy, bucket: str, placed: dict[int, dict
         del os.environ["SCAN_WHOLE_BYTES"]
         settings.validation_settings.cache_clear()
     whole["mb_per_s"] = whole["bytes"] / 1e6 / whole["wall_s"]
-    log(f"  validate {minutes:2} min read whole (the index-less path): {whole['wall_s']:.2f}s "
-        f"{whole['bytes'] / 1e6:.2f} MB ({whole['requests']} GETs), {whole['mb_per_s']:.0f} MB/s")
+    log(
+        f"  validate {minutes:2} min read whole (the index-less path): {whole['wall_s']:.2f}s "
+        f"{whole['bytes'] / 1e6:.2f} MB ({whole['requests']} GETs), {whole['mb_per_s']:.0f} MB/s"
+    )
     return {"rows": rows, "whole": {"minutes": minutes, "source_bytes": src["size_bytes"], **whole}}

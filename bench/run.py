@@ -47,30 +47,52 @@ def log(message: str) -> None:
 
 def _environment(proxy_url: str) -> None:
     """The in-process practika code talks to S3 through the counting proxy."""
-    os.environ.update({
-        "AWS_ENDPOINT_URL": proxy_url, "AWS_ACCESS_KEY_ID": "local", "AWS_SECRET_ACCESS_KEY": "local",
-        "AWS_DEFAULT_REGION": "us-east-1", "AWS_REGION": "us-east-1", "MEDIA_ALLOW_HTTP": "1",
-        "POWERTOOLS_TRACE_DISABLED": "1", "POWERTOOLS_LOG_LEVEL": "WARNING", "POWERTOOLS_METRICS_DISABLED": "1",
-        "POWERTOOLS_SERVICE_NAME": "bench", "ENVIRONMENT": "bench", "UPLOADS_BUCKET": BUCKET,
-    })
+    os.environ.update(
+        {
+            "AWS_ENDPOINT_URL": proxy_url,
+            "AWS_ACCESS_KEY_ID": "local",
+            "AWS_SECRET_ACCESS_KEY": "local",
+            "AWS_DEFAULT_REGION": "us-east-1",
+            "AWS_REGION": "us-east-1",
+            "MEDIA_ALLOW_HTTP": "1",
+            "POWERTOOLS_TRACE_DISABLED": "1",
+            "POWERTOOLS_LOG_LEVEL": "WARNING",
+            "POWERTOOLS_METRICS_DISABLED": "1",
+            "POWERTOOLS_SERVICE_NAME": "bench",
+            "ENVIRONMENT": "bench",
+            "UPLOADS_BUCKET": BUCKET,
+        }
+    )
     if str(FFMPEG_BIN) not in os.environ.get("PATH", ""):
         os.environ["PATH"] = f"{FFMPEG_BIN}{os.pathsep}{os.environ.get('PATH', '')}"
 
 
 def machine() -> dict[str, Any]:
-    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-                if line.startswith("model name")), platform.processor())
-    memory_kb = next(int(line.split()[1]) for line in Path("/proc/meminfo").read_text().splitlines()
-                     if line.startswith("MemTotal"))
+    cpu = next(
+        (
+            line.split(":", 1)[1].strip()
+            for line in Path("/proc/cpuinfo").read_text().splitlines()
+            if line.startswith("model name")
+        ),
+        platform.processor(),
+    )
+    memory_kb = next(
+        int(line.split()[1]) for line in Path("/proc/meminfo").read_text().splitlines() if line.startswith("MemTotal")
+    )
     ffmpeg = subprocess.run([str(FFMPEG_BIN / "ffmpeg"), "-version"], capture_output=True, text=True, check=False)
-    return {"cpu": cpu, "cores": os.cpu_count(), "memory_gb": round(memory_kb / 1024 / 1024, 1),
-            "os": platform.platform(), "python": platform.python_version(),
-            "ffmpeg": ffmpeg.stdout.split("\n", 1)[0], "load_avg_at_start": os.getloadavg()}
+    return {
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "memory_gb": round(memory_kb / 1024 / 1024, 1),
+        "os": platform.platform(),
+        "python": platform.python_version(),
+        "ffmpeg": ffmpeg.stdout.split("\n", 1)[0],
+        "load_avg_at_start": os.getloadavg(),
+    }
 
 
 def _invocation_cost(duration_s: float, memory_mb: int) -> float:
-    return (duration_s * memory_mb / 1024 * PRICES["lambda_gb_s_usd"]
-            + PRICES["lambda_requests_usd_per_million"] / 1e6)
+    return duration_s * memory_mb / 1024 * PRICES["lambda_gb_s_usd"] + PRICES["lambda_requests_usd_per_million"] / 1e6
 
 
 def _scaled_duration(wall_s: float, cpu_s: float, memory_mb: int) -> float:
@@ -86,9 +108,15 @@ def cost_section(clips: dict[str, Any], validation: dict[str, Any], memory: dict
     validate_mb, worker_mb = memory["ValidateFunction"], memory["ClipWorkerFunction"]
     per_video = []
     for row in validation["rows"]:
-        per_video.append({"minutes": row["minutes"], "duration_s": row["wall_s"], "memory_mb": validate_mb,
-                          "usd": _invocation_cost(row["wall_s"], validate_mb)
-                          + row["requests"] * PRICES["s3_get_usd_per_1000"] / 1000})
+        per_video.append(
+            {
+                "minutes": row["minutes"],
+                "duration_s": row["wall_s"],
+                "memory_mb": validate_mb,
+                "usd": _invocation_cost(row["wall_s"], validate_mb)
+                + row["requests"] * PRICES["s3_get_usd_per_1000"] / 1000,
+            }
+        )
     per_clip_minute = []
     for row in clips["rows"]:
         for path in ("ours", "naive"):
@@ -96,19 +124,35 @@ def cost_section(clips: dict[str, Any], validation: dict[str, Any], memory: dict
             gets = run["requests"] * PRICES["s3_get_usd_per_1000"] / 1000
             per_clip = _invocation_cost(run["wall_s"], worker_mb) + gets
             memory_trade = {
-                str(mb): {"duration_s": _scaled_duration(run["wall_s"], run["cpu_s"], mb),
-                          "usd_per_clip_minute": _invocation_cost(_scaled_duration(run["wall_s"], run["cpu_s"], mb), mb)
-                          * 60 / clips["clip_s"]}
+                str(mb): {
+                    "duration_s": _scaled_duration(run["wall_s"], run["cpu_s"], mb),
+                    "usd_per_clip_minute": _invocation_cost(_scaled_duration(run["wall_s"], run["cpu_s"], mb), mb)
+                    * 60
+                    / clips["clip_s"],
+                }
                 for mb in MEMORY_POINTS_MB
             }
-            per_clip_minute.append({"minutes": row["minutes"], "mode": row["mode"], "path": path,
-                                    "duration_s": run["wall_s"], "cpu_s": run["cpu_s"], "memory_mb": worker_mb,
-                                    "usd_per_clip_minute": per_clip * 60 / clips["clip_s"],
-                                    "memory_trade": memory_trade})
-    return {"prices": PRICES, "per_validated_video": per_video, "per_clip_minute": per_clip_minute,
-            "memory_model": "duration(m) = wall * max(1, (cpu/wall) / (m/1769)); no speed-up assumed above "
-                            "what the run here used", "ephemeral_storage_note":
-            "the naive path also needs /tmp as large as the source (10 GB max); ours needs the clip only"}
+            per_clip_minute.append(
+                {
+                    "minutes": row["minutes"],
+                    "mode": row["mode"],
+                    "path": path,
+                    "duration_s": run["wall_s"],
+                    "cpu_s": run["cpu_s"],
+                    "memory_mb": worker_mb,
+                    "usd_per_clip_minute": per_clip * 60 / clips["clip_s"],
+                    "memory_trade": memory_trade,
+                }
+            )
+    return {
+        "prices": PRICES,
+        "per_validated_video": per_video,
+        "per_clip_minute": per_clip_minute,
+        "memory_model": "duration(m) = wall * max(1, (cpu/wall) / (m/1769)); no speed-up assumed above "
+        "what the run here used",
+        "ephemeral_storage_note": "the naive path also needs /tmp as large as the source (10 GB max); "
+        "ours needs the clip only",
+    }
 
 
 def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
@@ -121,8 +165,12 @@ def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
     longest, shortest = max(m for m, _ in clips), min(m for m, _ in clips)
     for mode in ("fast", "accurate"):
         big, small = clips[(longest, mode)], clips[(shortest, mode)]
-        target(f"{mode} clip bytes, {longest}-min source", f"{big['bytes_fraction'] * 100:.2f}% of file",
-               "<= 5%", big["bytes_fraction"] <= 0.05)
+        target(
+            f"{mode} clip bytes, {longest}-min source",
+            f"{big['bytes_fraction'] * 100:.2f}% of file",
+            "<= 5%",
+            big["bytes_fraction"] <= 0.05,
+        )
         ratio = big["ours"]["bytes"] / small["ours"]["bytes"]
         target(f"{mode} clip bytes, {longest}-min vs {shortest}-min", f"x{ratio:.2f}", "<= x1.5", ratio <= 1.5)
     fast = clips[(longest, "fast")]
@@ -131,9 +179,12 @@ def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
     for mode, goal in (("fast", 30), ("accurate", 10)):
         if (longest, mode) in linked:
             row = linked[(longest, mode)]
-            target(f"{mode} clip speed-up vs naive, {longest}-min, S3-like link",
-                   f"x{row['speedup']:.1f} ({row['ours']['wall_s']:.2f} vs {row['naive']['wall_s']:.2f} s)",
-                   f">= x{goal}", row["speedup"] >= goal)
+            target(
+                f"{mode} clip speed-up vs naive, {longest}-min, S3-like link",
+                f"x{row['speedup']:.1f} ({row['ours']['wall_s']:.2f} vs {row['naive']['wall_s']:.2f} s)",
+                f">= x{goal}",
+                row["speedup"] >= goal,
+            )
     for mode in ("fast", "accurate"):
         if (longest, mode) in linked:
             row = linked[(longest, mode)]
@@ -145,31 +196,52 @@ def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
         if length in lengths:
             row = lengths[length]
             ratio = row["smart"]["wall_s"] / row["fast"]["wall_s"]
-            target(f"accurate vs fast clip time, {length:.0f} s clip, S3-like",
-                   f"x{ratio:.2f} ({row['smart']['wall_s']:.2f} vs {row['fast']['wall_s']:.2f} s)", "<= x2", ratio <= 2)
+            target(
+                f"accurate vs fast clip time, {length:.0f} s clip, S3-like",
+                f"x{ratio:.2f} ({row['smart']['wall_s']:.2f} vs {row['fast']['wall_s']:.2f} s)",
+                "<= x2",
+                ratio <= 2,
+            )
     if 10.0 in lengths and 60.0 in lengths:
         ratio = lengths[60.0]["smart"]["cpu_s"] / lengths[10.0]["smart"]["cpu_s"]
-        target("accurate clip CPU-s, 60 s vs 10 s clip",
-               f"x{ratio:.2f} ({lengths[60.0]['smart']['cpu_s']:.2f} / {lengths[10.0]['smart']['cpu_s']:.2f})",
-               "<= x1.5", ratio <= 1.5)
+        target(
+            "accurate clip CPU-s, 60 s vs 10 s clip",
+            f"x{ratio:.2f} ({lengths[60.0]['smart']['cpu_s']:.2f} / {lengths[10.0]['smart']['cpu_s']:.2f})",
+            "<= x1.5",
+            ratio <= 1.5,
+        )
     for row in results["validation"]["rows"]:
-        target(f"validation bytes, {row['minutes']}-min", f"{row['bytes'] / 1e6:.2f} MB",
-               f"<= {row['limit_bytes'] / 1e6:.2f} MB (2 MB + moov + 512 KiB scan)", row["bytes"] <= row["limit_bytes"])
+        target(
+            f"validation bytes, {row['minutes']}-min",
+            f"{row['bytes'] / 1e6:.2f} MB",
+            f"<= {row['limit_bytes'] / 1e6:.2f} MB (2 MB + moov + 512 KiB scan)",
+            row["bytes"] <= row["limit_bytes"],
+        )
     cold = results.get("cold_start")
     if cold:
         for row in cold["rows"]:
-            target(f"cold start {row['function']}", f"x{row['ratio']:.2f} ({row['cold_s'] * 1000:.0f} ms)",
-                   "<= x1.5 bare", row["ratio"] <= 1.5)
+            target(
+                f"cold start {row['function']}",
+                f"x{row['ratio']:.2f} ({row['cold_s'] * 1000:.0f} ms)",
+                "<= x1.5 bare",
+                row["ratio"] <= 1.5,
+            )
         for row in cold["rows"]:
-            target(f"unzipped {row['function']}", f"{row['unzipped_bytes'] / 1e6:.1f} MB", "<= 250 MB",
-                   row["unzipped_bytes"] <= cold["limit_bytes"])
+            target(
+                f"unzipped {row['function']}",
+                f"{row['unzipped_bytes'] / 1e6:.1f} MB",
+                "<= 250 MB",
+                row["unzipped_bytes"] <= cold["limit_bytes"],
+            )
     load = results.get("throughput")
     if load:
-        target("concurrent uploads validated", f"{load['ready']}/{load['users']}", "all",
-               load["ready"] == load["users"])
+        target(
+            "concurrent uploads validated", f"{load['ready']}/{load['users']}", "all", load["ready"] == load["users"]
+        )
         for mode, row in load["clips"].items():
-            target(f"concurrent {mode} clips ready", f"{row['ready']}/{row['clips']}", "all",
-                   row["ready"] == row["clips"])
+            target(
+                f"concurrent {mode} clips ready", f"{row['ready']}/{row['clips']}", "all", row["ready"] == row["clips"]
+            )
     target("bench wall time", f"{results['wall_s'] / 60:.1f} min", "< 15 min", results["wall_s"] < 900)
     return rows
 
@@ -199,16 +271,21 @@ def chart(results: dict[str, Any], path: Path) -> bool:
             line = "-" if mode == "fast" else "--"
             label = f"{side}, {mode}"
             left.plot(minutes, [r[side]["wall_s"] for r in series], line, marker=style, color=color, label=label)
-            right.plot(minutes, [r[side]["bytes"] / 1e6 for r in series], line, marker=style, color=color,
-                       label=label)
+            right.plot(minutes, [r[side]["bytes"] / 1e6 for r in series], line, marker=style, color=color, label=label)
     left.set(title="10 s clip: wall time (loopback)", xlabel="source length (min, 720p)", ylabel="seconds")
     right.set(title="10 s clip: bytes read from S3", xlabel="source length (min, 720p)", ylabel="MB", yscale="log")
     lengths = results.get("lengths", {}).get("rows", [])
-    for kind, label, style in (("fast", "fast (stream copy)", "o-"), ("smart", "accurate, smart cut", "s-"),
-                               ("full", "accurate, full re-encode", "s--")):
+    for kind, label, style in (
+        ("fast", "fast (stream copy)", "o-"),
+        ("smart", "accurate, smart cut", "s-"),
+        ("full", "accurate, full re-encode", "s--"),
+    ):
         third.plot([r["length_s"] for r in lengths], [r[kind]["wall_s"] for r in lengths], style, label=label)
-    third.set(title="accurate clip time vs clip length (S3-like link)", xlabel="clip length (s), 30-min source",
-              ylabel="seconds")
+    third.set(
+        title="accurate clip time vs clip length (S3-like link)",
+        xlabel="clip length (s), 30-min source",
+        ylabel="seconds",
+    )
     for axis in (left, right, third):
         axis.grid(True, alpha=0.3)
         axis.legend(fontsize=8)
@@ -220,16 +297,26 @@ def chart(results: dict[str, Any], path: Path) -> bool:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="bench.run", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--users", type=int, default=int(os.environ.get("BENCH_USERS", "20")),
-                        help="concurrent uploads (default 20)")
+    parser = argparse.ArgumentParser(
+        prog="bench.run", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--users", type=int, default=int(os.environ.get("BENCH_USERS", "20")), help="concurrent uploads (default 20)"
+    )
     parser.add_argument("--repeats", type=int, default=3, help="runs of each of our measurements (median)")
     parser.add_argument("--skip", action="append", default=[], choices=["cold", "load"], help="skip a section")
-    parser.add_argument("--first-byte-ms", type=float, default=FIRST_BYTE_MS,
-                        help=f"S3-like link: time to first byte of every request (default {FIRST_BYTE_MS:g})")
-    parser.add_argument("--connection-mb-s", type=float, default=CONNECTION_MB_S,
-                        help=f"S3-like link: MB/s of one connection (default {CONNECTION_MB_S:g})")
+    parser.add_argument(
+        "--first-byte-ms",
+        type=float,
+        default=FIRST_BYTE_MS,
+        help=f"S3-like link: time to first byte of every request (default {FIRST_BYTE_MS:g})",
+    )
+    parser.add_argument(
+        "--connection-mb-s",
+        type=float,
+        default=CONNECTION_MB_S,
+        help=f"S3-like link: MB/s of one connection (default {CONNECTION_MB_S:g})",
+    )
     args = parser.parse_args(argv)
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
     warnings.filterwarnings("ignore", message="The HMAC key")  # the documented local JWT secret is short
@@ -293,12 +380,16 @@ def main(argv: list[str] | None = None) -> int:
     log("== 5. cost")
     results["cost"] = cost_section(results["clips"], results["validation"], memory)
     for row in results["cost"]["per_validated_video"]:
-        log(f"  validation, {row['minutes']:2}-min video: {row['duration_s']:.2f}s at {row['memory_mb']} MB "
-            f"= ${row['usd']:.7f} per video (${row['usd'] * 1e6:,.0f} per million)")
+        log(
+            f"  validation, {row['minutes']:2}-min video: {row['duration_s']:.2f}s at {row['memory_mb']} MB "
+            f"= ${row['usd']:.7f} per video (${row['usd'] * 1e6:,.0f} per million)"
+        )
     for row in results["cost"]["per_clip_minute"]:
         if row["minutes"] == max(sources.MINUTES):
-            log(f"  {row['path']:5} {row['mode']:8} clip from {row['minutes']}-min source: "
-                f"${row['usd_per_clip_minute']:.6f} per clip minute at {row['memory_mb']} MB")
+            log(
+                f"  {row['path']:5} {row['mode']:8} clip from {row['minutes']}-min source: "
+                f"${row['usd_per_clip_minute']:.6f} per clip minute at {row['memory_mb']} MB"
+            )
     results["wall_s"] = time.perf_counter() - began
     results["targets"] = targets(results)
     print_table(results["targets"])

@@ -234,9 +234,7 @@ def cut_clip(url: str, *, start_s: float, end_s: float, mode: str, timeout_s: fl
         else:
             # The copy keeps source timestamps; the request counts from the source's start time.
             origin = source_start_s(run.stderr)
-            first_ts, method = _accurate_from_copy(
-                copied, output, workdir, start_s + origin, end_s + origin, deadline
-            )
+            first_ts, method = _accurate_from_copy(copied, output, workdir, start_s + origin, end_s + origin, deadline)
             facts = probe_output(output, _left(deadline))
             offset_s = first_ts - origin
         result = _measure(facts, output, offset_s, _bytes_read(run.stderr), method)
