@@ -13,6 +13,7 @@ import requests
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
 from werkzeug.serving import make_server
 
+from devstack.moto_patches import serialize_dynamodb
 from devstack.template import load_template
 from practika import settings
 from tests.conftest import FakeLambdaContext, load_event
@@ -93,6 +94,9 @@ class RecordingApp:
 
 @pytest.fixture(scope="module")
 def moto_server() -> Iterator[tuple[str, RecordingApp]]:
+    # As in the local stack: moto's TransactWriteItems is not thread-safe (a failed condition restores
+    # a copy of the table over concurrent writes), where DynamoDB itself is atomic; racing tests flaked.
+    serialize_dynamodb()
     app = RecordingApp(DomainDispatcherApplication(create_backend_app))
     server = make_server("127.0.0.1", 0, app, threaded=True, request_handler=MotoRequestHandler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
