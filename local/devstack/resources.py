@@ -7,9 +7,9 @@ from typing import Any
 
 import boto3
 
-from devstack.template import ACCOUNT_ID, ROOT, Resolver, evaluate_conditions, load_template
+from devstack.template import ACCOUNT_ID, LOCAL_STACK_NAME, ROOT, Resolver, evaluate_conditions, load_template
 
-PREFIX = "practika-local"
+PREFIX = LOCAL_STACK_NAME  # names the template leaves to CloudFormation start with the stack name, as there
 
 
 @dataclass

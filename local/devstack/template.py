@@ -11,6 +11,7 @@ import yaml
 ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE = ROOT / "template.yaml"
 ACCOUNT_ID = "123456789012"  # moto's default account
+LOCAL_STACK_NAME = "practika-local"  # AWS::StackName of the local stack: every name the template makes from it
 
 
 class Tagged(dict):
@@ -75,6 +76,7 @@ class Resolver:
     conditions: dict[str, bool] = field(default_factory=dict)
     # CommaDelimitedList parameters: a Ref to one is a list, as in CloudFormation.
     list_parameters: set[str] = field(default_factory=set)
+    stack_name: str = LOCAL_STACK_NAME
 
     def pseudo(self, name: str) -> str:
         return {
@@ -82,7 +84,7 @@ class Resolver:
             "AWS::Region": self.region,
             "AWS::Partition": "aws",
             "AWS::URLSuffix": "amazonaws.com",
-            "AWS::StackName": "practika-local",
+            "AWS::StackName": self.stack_name,
             "AWS::NoValue": "",
         }[name]
 

@@ -5,12 +5,16 @@ environment in one account do not share."""
 import re
 from typing import Any
 
-from tests.deploy.conftest import ROOT
+from devstack.template import Resolver, evaluate_conditions
+from tests.deploy.conftest import REGION, ROOT
 
 # Lambda keeps at least 100 of the account's concurrency unreserved: "You can reserve up to the Unreserved
 # account concurrency value that is shown, minus 100 for functions that don't have reserved concurrency."
 # https://docs.aws.amazon.com/lambda/latest/dg/configuration-concurrency.html
 UNRESERVED_MINIMUM = 100
+# Properties ending in "Name" that do not name the resource in the account: a metric, the API's own
+# stage, the topic's label. Every other one (and the budget's) is a name two stacks must not share.
+NOT_ACCOUNT_NAMES = {"MetricName", "StageName", "DisplayName"}
 STATEFUL = {"AWS::S3::Bucket", "AWS::DynamoDB::Table", "AWS::KMS::Key", "AWS::Logs::LogGroup"}
 
 
@@ -70,3 +74,30 @@ def test_the_budget_and_layer_names_carry_the_stack_name(transformed):
     assert budgets and layers
     for name in budgets + layers:
         assert isinstance(name, dict) and "${AWS::StackName}" in name["Fn::Sub"], name
+
+
+def account_names(template: dict[str, Any], stack_name: str) -> set[str]:
+    """Every explicit resource name the template gives, as a stack of that name gets it (default parameters)."""
+    parameters = {name: str(spec.get("Default", "")) for name, spec in template["Parameters"].items()}
+    resolver = Resolver(region=REGION, parameters=parameters, stack_name=stack_name)
+    evaluate_conditions(template, resolver)
+    names = set()
+    for resource in template["Resources"].values():
+        props = resource.get("Properties", {})
+        given = [v for k, v in props.items() if k.endswith("Name") and k not in NOT_ACCOUNT_NAMES]
+        if resource["Type"] == "AWS::Budgets::Budget":
+            given.append(props["Budget"]["BudgetName"])
+        # A Ref or GetAtt names another resource of the same stack, which is named where it is defined.
+        names |= {
+            str(resolver.resolve(v)) for v in given if not (isinstance(v, dict) and {"Ref", "Fn::GetAtt"} & set(v))
+        }
+    return names
+
+
+def test_two_stacks_of_one_environment_in_one_account_share_no_name(transformed):
+    # Bucket, log group, alarm, dashboard and budget names are unique per account and Region (bucket names
+    # across all accounts); a second stack of the same environment would fail to create, and a Retain'd
+    # bucket or log group would block re-creating a deleted stack under another name.
+    first, second = account_names(transformed, "practika-dev"), account_names(transformed, "practika-dev-b")
+    assert len(first) > 60
+    assert first & second == set()
