@@ -70,3 +70,54 @@ def test_values_with_spaces_and_quotes_are_quoted_the_way_sam_reads_them():
     assert preflight.sam_quote("plain") == "plain"
     assert preflight.sam_quote('{"a": 1}') == '"{\\"a\\": 1}"'
     assert preflight.parse_overrides('ChatRoutes="{\\"a\\": 1}" X=y') == {"ChatRoutes": '{"a": 1}', "X": "y"}
+
+
+IDENTITY = "JwtIssuer=https://id.example.com/ JwtAudience=practika CorsAllowedOrigins=https://app.example.com"
+
+
+def config_with(tmp_path: Path, section: str, stack_name: str) -> Path:
+    path = tmp_path / "named.toml"
+    path.write_text(f'[dev.{section}.parameters]\nstack_name = "{stack_name}"\nregion = "us-east-1"\n')
+    return path
+
+
+def test_an_uppercase_stack_name_is_refused_naming_the_bucket_name_rule(tmp_path, capsys):
+    code, out, err = run(config_with(tmp_path, "deploy", "Practika-Dev"), IDENTITY, capsys)
+    assert code == 1 and out == ""
+    assert "stack_name 'Practika-Dev' makes UploadsBucket 'Practika-Dev-uploads-" in err
+    assert "S3 bucket names are 3-63 characters of lowercase letters" in err
+    assert "example: make deploy" not in err  # the identity settings were given
+
+
+def test_a_stack_name_is_refused_once_a_bucket_name_would_pass_63_characters(tmp_path, capsys):
+    # "<stack>-uploads-<12-digit account>-us-east-1" is the longest: 31 characters besides the stack name.
+    code, _, _ = run(config_with(tmp_path, "deploy", "p" * 32), IDENTITY, capsys)
+    assert code == 0
+    code, _, err = run(config_with(tmp_path, "deploy", "p" * 33), IDENTITY, capsys)
+    assert code == 1
+    assert "(64 characters)" in err and "ClipsBucket" not in err
+
+
+def test_the_stack_name_is_read_from_the_global_section_as_sam_cli_does(tmp_path, capsys):
+    code, _, err = run(config_with(tmp_path, "global", "Practika"), IDENTITY, capsys)
+    assert code == 1 and "stack_name 'Practika'" in err
+
+
+def test_a_config_env_without_a_stack_name_is_refused(tmp_path, capsys):
+    path = tmp_path / "unnamed.toml"
+    path.write_text('[dev.deploy.parameters]\nregion = "us-east-1"\n')
+    code, _, err = run(path, IDENTITY, capsys)
+    assert code == 1 and "no stack_name for dev" in err
+
+
+@pytest.mark.parametrize("config_env", ["dev", "prod"])
+def test_the_configured_stacks_form_valid_bucket_names(config_env):
+    samconfig = ROOT / "samconfig.toml"
+    stack_name = preflight.deploy_setting(samconfig, config_env, "stack_name")
+    region = preflight.deploy_setting(samconfig, config_env, "region")
+    template = preflight.load_template(ROOT / "template.yaml")
+    overrides = preflight.configured_overrides(samconfig, config_env)
+    names = preflight.bucket_names(template, overrides, stack_name, region)
+    assert set(names) == {"UploadsBucket", "ClipsBucket"}
+    assert all(name.startswith(f"{stack_name}-") for name in names.values()), names
+    assert preflight.stack_name_problems(template, overrides, stack_name, region) == []
