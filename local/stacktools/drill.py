@@ -43,8 +43,9 @@ STATISTICS = {
     "Minimum": "MINIMUM",
     "SampleCount": "SAMPLE_COUNT",
 }
-# The router's headline is "<emoji> ALARM: <alarm name>" on every chat platform.
-HEADLINE = re.compile(r"ALARM: (practika-[A-Za-z0-9-]+)")
+# The router's headline is "<emoji> ALARM: <alarm name>" on every chat platform; alarm names start with
+# the stack name (letters, digits, hyphens), whatever it is.
+HEADLINE = re.compile(r"ALARM: ([A-Za-z0-9-]+)")
 CHILD = re.compile(r'ALARM\("?([^")]+)"?\)')
 
 
