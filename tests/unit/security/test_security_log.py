@@ -5,7 +5,7 @@ from practika.security_log import MAX_EVENTS_PER_CALL, LogLine, batches, stream_
 
 def test_streams_are_named_by_day_and_source_log_group():
     # 2026-11-26 10:14:00 UTC
-    assert stream_name("/practika/dev/validate", 1795688040000) == "2026/11/26/practika-dev-validate"
+    assert stream_name("/practika-dev/validate", 1795688040000) == "2026/11/26/practika-dev-validate"
 
 
 def test_a_burst_is_split_into_calls_put_log_events_accepts():
