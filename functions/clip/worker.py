@@ -18,12 +18,16 @@ processor = BatchProcessor(event_type=EventType.SQS)
 def record_handler(record: SQSRecord, lambda_context: LambdaContext) -> None:
     logger.set_correlation_id(record.message_id)
     attempt = int(record.attributes.approximate_receive_count or 1)
-    worker.run_job(
-        record.body,
-        attempt=attempt,
-        remaining_ms=lambda_context.get_remaining_time_in_millis,
-        sent_at_s=int(record.attributes.sent_timestamp) / 1000,
-    )
+    try:
+        worker.run_job(
+            record.body,
+            attempt=attempt,
+            remaining_ms=lambda_context.get_remaining_time_in_millis,
+            sent_at_s=int(record.attributes.sent_timestamp) / 1000,
+        )
+    except worker.RecordPending as pending:
+        worker.retry_later(record.receipt_handle, pending.retry_in_s)
+        raise
 
 
 # A batch has no single correlation id: each record sets its message id while it runs.

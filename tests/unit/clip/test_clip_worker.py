@@ -3,6 +3,7 @@
 import json
 import time
 from contextlib import contextmanager
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -34,13 +35,17 @@ class Fakes:
         self.cut_error: CutError | None = None
         self.cut_calls = 0
         self.missing_for = 0  # how many more reads find no record (a job that arrived before its record)
+        self.reads = 0
+        self.on_read: dict[int, Clip] = {}  # the record as another writer leaves it before read n
 
-    def start_processing(self, clip_id: str, *, lease_s: float) -> Clip | None:
+    def start_processing(self, clip_id: str, *, lease_s: float) -> Clip:
+        self.reads += 1
+        self.clip = self.on_read.get(self.reads, self.clip)
         if self.missing_for or self.clip is None:
             self.missing_for -= 1
             raise clip_store.ClipMissing(clip_id)
         if self.clip.status in (ClipStatus.READY, ClipStatus.FAILED):
-            return None
+            return self.clip
         self.clip = self.clip.model_copy(update={"status": ClipStatus.PROCESSING})
         return self.clip
 
@@ -107,6 +112,74 @@ def test_a_job_that_arrives_before_its_record_waits_for_it_and_cuts_the_clip(fak
 
     assert done is not None and done.status == ClipStatus.READY
     assert fakes.cut_calls == 1
+
+
+def test_a_job_without_its_record_goes_back_to_the_queue_instead_of_holding_the_worker(fakes):
+    # A request refused after sending its job (a racing quota) never writes the record: the worker
+    # polls briefly, then hands the job back until the record-wait window is over.
+    fakes.clip = None
+    sent = time.time()
+
+    started = time.monotonic()
+    with pytest.raises(clip_worker.RecordPending) as pending:
+        clip_worker.process_clip(QUEUED.clip_id, attempt=1, remaining_ms=remaining, sent_at_s=sent)
+
+    assert time.monotonic() - started < clip_worker.RECORD_POLL_S + 1
+    assert fakes.reads <= 8
+    assert 0 < pending.value.retry_in_s <= clip_worker.RECORD_WAIT_S
+    assert sent + pending.value.retry_in_s >= sent + clip_worker.RECORD_WAIT_S - 2
+    assert fakes.cut_calls == 0
+
+
+def test_a_job_handed_back_for_its_record_comes_back_soon_not_after_the_visibility_timeout(
+    event, lambda_context, monkeypatch
+):
+    from clip import worker
+
+    delayed: list[tuple[str, str, int]] = []
+    monkeypatch.setenv("CLIP_QUEUE_URL", "https://queue.example/clip")
+    monkeypatch.setattr(clip_store, "delay_job", lambda url, handle, seconds: delayed.append((url, handle, seconds)))
+
+    def process(clip_id: str, *, attempt: int, remaining_ms: Any, sent_at_s: float) -> None:
+        if clip_id == "early":
+            raise clip_worker.RecordPending(retry_in_s=17)
+
+    monkeypatch.setattr(clip_worker, "process_clip", process)
+    template = event("sqs-clip-job.json")["Records"][0]
+    record = {**template, "messageId": "m-early", "body": json.dumps({"clip_id": "early"})}
+
+    result = worker.handler({"Records": [template, record]}, lambda_context)
+
+    assert result == {"batchItemFailures": [{"itemIdentifier": record["messageId"]}]}
+    assert delayed == [("https://queue.example/clip", record["receiptHandle"], 17)]
+
+
+def test_a_retried_failed_clip_whose_job_arrives_before_its_requeue_is_cut(fakes):
+    # The clip API sends the retry's job, then flips failed -> queued: the worker may read `failed` first.
+    failed = QUEUED.model_copy(
+        update={
+            "status": ClipStatus.FAILED,
+            "error": ClipError(code="timeout", message="ran over (after 3 attempts)", attempts=3),
+            "updated_at": "2026-11-26T12:00:00.000+00:00",
+        }
+    )
+    fakes.on_read = {1: failed, 2: QUEUED}
+
+    done = clip_worker.process_clip(QUEUED.clip_id, attempt=1, remaining_ms=remaining, sent_at_s=time.time())
+
+    assert done is not None and done.status == ClipStatus.READY
+    assert fakes.cut_calls == 1
+
+
+def test_a_clip_that_failed_after_its_job_was_sent_is_finished(fakes):
+    # A redelivery of the very job that failed it: not to be cut again.
+    fakes.clip = QUEUED.model_copy(
+        update={"status": ClipStatus.FAILED, "error": ClipError(code="timeout", message="ran over", attempts=3)}
+    )
+    sent = datetime.fromisoformat(QUEUED.updated_at).timestamp() - 60
+
+    assert clip_worker.process_clip(QUEUED.clip_id, attempt=4, remaining_ms=remaining, sent_at_s=sent) is None
+    assert fakes.cut_calls == 0
 
 
 def test_a_job_whose_record_never_came_is_dropped_without_cutting(fakes, caplog):

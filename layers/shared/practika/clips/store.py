@@ -158,8 +158,17 @@ def enqueue(queue_url: str, clip_id: str) -> None:
 
 
 @tracer.capture_method
-def start_processing(clip_id: str, *, lease_s: float) -> Clip | None:
-    """Take the clip for processing, with a lease; None when it is already ready or failed.
+def delay_job(queue_url: str, receipt_handle: str, seconds: int) -> None:
+    """Make a received job visible again in `seconds` (the redelivery of a job that came too early)."""
+    aws.client("sqs").change_message_visibility(
+        QueueUrl=queue_url, ReceiptHandle=receipt_handle, VisibilityTimeout=seconds
+    )
+
+
+@tracer.capture_method
+def start_processing(clip_id: str, *, lease_s: float) -> Clip:
+    """Take the clip for processing, with a lease: the clip now processing, or as it stands when it
+    is already ready or failed.
 
     A clip processing under someone else's live lease raises ClipBusy; an expired lease (a
     worker that died) is taken over.
@@ -191,7 +200,7 @@ def start_processing(clip_id: str, *, lease_s: float) -> Clip | None:
         if current is None:
             raise ClipMissing(clip_id) from error
         if current.status in (ClipStatus.READY, ClipStatus.FAILED):
-            return None
+            return current
         raise ClipBusy(clip_id) from error
     return Clip.model_validate(item)
 

@@ -1,12 +1,14 @@
 """Clips: the worker, one clip job from queued to ready (or failed with a code)."""
 
+import math
 import time
 from collections.abc import Callable
+from datetime import datetime
 
 from boto3.exceptions import Boto3Error
 from botocore.exceptions import BotoCoreError, ClientError
 
-from practika.clips import store
+from practika.clips import rules, store
 from practika.clips.model import (
     Clip,
     ClipError,
@@ -14,13 +16,14 @@ from practika.clips.model import (
     ClipJob,
     ClipMode,
     ClipRange,
+    ClipStatus,
     ClipTimes,
     clip_object_key,
 )
 from practika.media import tools
 from practika.media.cut import CutError, CutResult, cut_clip
 from practika.observability import MetricName, SecurityEvent, count_by, log_security_event, logger, metrics, tracer
-from practika.settings import ClipOutputLimits, clip_output_limits
+from practika.settings import ClipOutputLimits, clip_output_limits, clip_settings
 
 # The worker marks a clip failed on this delivery at the latest, so the clip tells the user why
 # before the queue's redrive policy (maxReceiveCount above this) parks the message in the DLQ.
@@ -31,6 +34,10 @@ WORKER_MARGIN_S = 20.0
 # job of a request that failed never gets one. A request writes only while the clip API runs: a record
 # still missing this long after its job was sent never comes. Above ClipApiFunction's Timeout (15 s).
 RECORD_WAIT_S = 20.0
+# How long one delivery polls for a missing record (the API writes it milliseconds after sending):
+# longer than that, the job goes back to the queue until RECORD_WAIT_S is over, so a job whose
+# record never comes holds a worker for this, not for the whole window.
+RECORD_POLL_S = 1.0
 
 
 # How far past the requested end a clip may run: a fast copy's B-frame tail, the last frame's display.
@@ -83,6 +90,15 @@ class ClipRetry(Exception):
         self.code = code
 
 
+class RecordPending(ClipRetry):
+    """The job's record is not there (yet): the message should come back in `retry_in_s`, when the
+    record-wait window is over, rather than after the queue's visibility timeout (90 minutes)."""
+
+    def __init__(self, retry_in_s: int) -> None:
+        super().__init__("record_pending", f"no clip record yet, retry in {retry_in_s} s")
+        self.retry_in_s = retry_in_s
+
+
 def run_job(body: str, *, attempt: int, remaining_ms: Callable[[], int], sent_at_s: float | None = None) -> Clip | None:
     """One clip queue message (`attempt`: its delivery count, `sent_at_s`: when it was sent, epoch seconds);
     raises ClipRetry for the queue to redeliver."""
@@ -111,8 +127,8 @@ def process_clip(
     except store.ClipMissing:
         logger.warning("clip job without a record dropped")
         return None
-    if clip is None:
-        logger.info("clip already finished")
+    if clip.status != ClipStatus.PROCESSING:
+        logger.info("clip already finished", status=clip.status.value)
         return None
     budget_s = tools.time_budget_s(remaining_ms(), margin_s=WORKER_MARGIN_S)
     tracer.put_annotation(key="video_id", value=clip.video_id)
@@ -163,16 +179,47 @@ def process_clip(
     return done
 
 
-def _take(clip_id: str, remaining_ms: Callable[[], int], sent_at_s: float) -> Clip | None:
-    """The clip taken for processing (None: already finished), waiting for a record not written yet."""
+def _take(clip_id: str, remaining_ms: Callable[[], int], sent_at_s: float) -> Clip:
+    """The clip taken for processing (status processing), or as it stands when already finished.
+
+    A record not written yet is polled for RECORD_POLL_S, then the job is retried later (RecordPending)
+    until RECORD_WAIT_S after it was sent, then dropped (ClipMissing). A clip failed for a passing reason
+    before this job was sent is about to be queued again by the request that sent it (clips.service
+    sends, then requeues): it counts as not written yet, not as finished.
+    """
+    polled_until = time.monotonic() + RECORD_POLL_S
     while True:
         lease_s = tools.time_budget_s(remaining_ms(), margin_s=WORKER_MARGIN_S) + WORKER_MARGIN_S
         try:
-            return store.start_processing(clip_id, lease_s=lease_s)
+            clip = store.start_processing(clip_id, lease_s=lease_s)
+            if not _requeue_pending(clip, sent_at_s):
+                return clip
         except store.ClipMissing:
-            if time.time() >= sent_at_s + RECORD_WAIT_S:
-                raise
-            time.sleep(0.25)
+            pass
+        left_s = sent_at_s + RECORD_WAIT_S - time.time()
+        if left_s <= 0:
+            raise store.ClipMissing(clip_id)
+        if time.monotonic() >= polled_until:
+            raise RecordPending(retry_in_s=math.ceil(left_s))
+        time.sleep(0.25)
+
+
+def _requeue_pending(clip: Clip, sent_at_s: float) -> bool:
+    """A retryable failure recorded before this job was sent: its request will set it queued again."""
+    return (
+        clip.status == ClipStatus.FAILED
+        and rules.can_retry(clip)
+        and datetime.fromisoformat(clip.updated_at).timestamp() < sent_at_s
+    )
+
+
+def retry_later(receipt_handle: str, retry_in_s: int) -> None:
+    """Bring a job back in `retry_in_s` instead of after the queue's visibility timeout. Should that
+    fail, the job comes back after the timeout and is dropped: its clip is queued again by a new POST."""
+    try:
+        store.delay_job(clip_settings().clip_queue_url, receipt_handle, retry_in_s)
+    except (ClientError, BotoCoreError) as error:
+        logger.warning("clip job not delayed", error=type(error).__name__)
 
 
 def _failed(clip: Clip, code: str, message: str, *, transient: bool, attempt: int) -> Clip:
