@@ -51,6 +51,9 @@ class FakeStore:
         self.clips[clip.clip_id] = clip
         return clip, True
 
+    def clips_today(self, owner: str) -> int:
+        return 100 - self.quota_left  # MAX_CLIPS_PER_DAY's default
+
     def enqueue(self, queue_url: str, clip_id: str) -> None:
         self.sent.append(clip_id)
 
@@ -65,7 +68,7 @@ def store(monkeypatch) -> FakeStore:
     monkeypatch.setenv("MAX_CLIP_SECONDS", "5")
     settings.reset()
     fake = FakeStore()
-    for name in ("get_clip", "get_owned_clip", "create_clip", "enqueue", "presign_download"):
+    for name in ("get_clip", "get_owned_clip", "create_clip", "clips_today", "enqueue", "presign_download"):
         monkeypatch.setattr(clip_store, name, getattr(fake, name))
 
     def get_owned(video_id: str, owner: str) -> video_store.StoredVideo:
@@ -152,10 +155,12 @@ def test_a_video_not_ready_answers_409(store, event, lambda_context, monkeypatch
     assert (status, body["error"]["code"]) == (409, "video_not_ready")
 
 
-def test_the_daily_quota_answers_429(store, event, lambda_context):
+def test_the_daily_quota_answers_429_and_queues_no_job(store, event, lambda_context):
+    # A job sent for a refused clip would hold a clip worker waiting for a record that never comes.
     store.quota_left = 0
     status, body = post(event, lambda_context, {"start_s": 1, "end_s": 3, "mode": "fast"})
     assert (status, body["error"]["code"]) == (429, "quota_exceeded")
+    assert store.sent == []
 
 
 def test_a_ready_clip_shows_its_times_and_a_download_url(store, event, lambda_context):

@@ -1,5 +1,7 @@
 """Clips: asking for a clip (checked, counted against the daily quota, queued once) and showing it."""
 
+from typing import NoReturn
+
 from botocore.exceptions import BotoCoreError, ClientError
 
 from practika import clock
@@ -22,7 +24,9 @@ def request_clip(owner: str, video_id: str, request: ClipRequest) -> tuple[ClipV
 
     The job is always sent before the record is written: a clip record never exists without its
     job, so no clip can be stranded in `queued`. If the record's write fails, the request fails and
-    the job finds no record (the worker drops it); the client's retry creates both again.
+    the job finds no record (the worker drops it); the client's retry creates both again. An owner
+    already at the daily quota is refused before any job is sent (the transaction in create_clip
+    still decides a race for the last one).
     """
     logger.append_keys(video_id=video_id)
     tracer.put_annotation(key="video_id", value=video_id)
@@ -35,6 +39,8 @@ def request_clip(owner: str, video_id: str, request: ClipRequest) -> tuple[ClipV
     tracer.put_annotation(key="clip_id", value=clip.clip_id)
     existing = store.get_clip(clip.clip_id)
     if existing is None:
+        if store.clips_today(owner) >= settings.max_clips_per_day:
+            _quota_exceeded(owner, settings.max_clips_per_day)
         _send_job(settings.clip_queue_url, clip.clip_id)
         try:
             clip, created = store.create_clip(clip, max_per_day=settings.max_clips_per_day)
@@ -58,6 +64,11 @@ def request_clip(owner: str, video_id: str, request: ClipRequest) -> tuple[ClipV
                 "failed clip queued again", error_code=existing.error.code if existing and existing.error else None
             )
     return _view(clip), created
+
+
+def _quota_exceeded(owner: str, max_per_day: int) -> NoReturn:
+    log_security_event(SecurityEvent.QUOTA_EXCEEDED, "clip quota exceeded", owner=owner)
+    raise QuotaExceeded("daily clip quota reached", details={"max_clips_per_day": max_per_day})
 
 
 def _send_job(queue_url: str, clip_id: str) -> None:

@@ -64,6 +64,14 @@ def get_owned_clip(clip_id: str, owner: str) -> Clip:
 
 
 @tracer.capture_method
+def clips_today(owner: str) -> int:
+    """How many clips the owner created today (UTC), as create_clip counts them."""
+    day = clock.now().strftime("%Y-%m-%d")
+    item = _table().get_item(Key=quota_key(owner, day), ConsistentRead=True).get("Item") or {}
+    return int(item.get("count", 0))
+
+
+@tracer.capture_method
 def create_clip(clip: Clip, *, max_per_day: int) -> tuple[Clip, bool]:
     """Create the clip and count it against its owner's daily quota, in one transaction.
 
