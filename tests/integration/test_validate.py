@@ -22,7 +22,7 @@ from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingErro
 from practika import aws, settings
 from practika.media import tools
 from practika.videos import store, uploads, validation
-from practika.videos.model import CreateVideoRequest
+from practika.videos.model import CreateVideoRequest, MediaFacts
 from tests import browserrecorder, mediafactory
 from tests.conftest import FakeLambdaContext, load_event
 from tests.integration.conftest import (
@@ -506,11 +506,49 @@ def test_the_validated_copy_is_made_only_of_the_bytes_that_were_validated(stack:
         store.keep_validated(BUCKET, key, video_id, validated_etag)
 
     # Then nothing reached validated/: the new bytes are validated by their own event
-    assert f"validated/{video_id}" not in keys_in_bucket()
+    assert not [k for k in keys_in_bucket() if k.startswith("validated/")]
     current = s3.head_object(Bucket=BUCKET, Key=key)["ETag"].strip('"')
-    store.keep_validated(BUCKET, key, video_id, current)
-    copied = s3.get_object(Bucket=BUCKET, Key=f"validated/{video_id}")["Body"].read()
-    assert copied == b"bytes written during validation"
+    kept = store.keep_validated(BUCKET, key, video_id, current)
+    assert kept == f"validated/{video_id}/{current}"
+    assert s3.get_object(Bucket=BUCKET, Key=kept)["Body"].read() == b"bytes written during validation"
+
+
+def test_two_runs_validating_different_bytes_of_one_upload_leave_the_copy_the_record_describes(
+    stack: RecordingApp, corpus: dict[str, mediafactory.MediaCase], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given run A validated the first bytes and copied them, then other bytes were written (the POST
+    # policy is reusable) and run B validates those; A records its facts while B copies
+    first, second = corpus["h264_aac_mp4"], corpus["h264_mkv"]
+    video_id = request_upload(first)
+    key = f"uploads/{video_id}"
+    put_object(key, first.path)
+    assert store.begin_validation(video_id) is not None
+    first_etag = store.head_upload(BUCKET, key).etag  # type: ignore[union-attr]
+    kept_a = store.keep_validated(BUCKET, key, video_id, first_etag)
+    put_object(key, second.path)
+    aws.table(TABLE).update_item(
+        Key={"pk": f"VIDEO#{video_id}", "sk": "VIDEO"},
+        UpdateExpression="SET size_bytes = :size",
+        ExpressionAttributeValues={":size": second.path.stat().st_size},
+    )
+    real_keep = store.keep_validated
+    facts_a = MediaFacts(container="mp4", duration_s=1, size_bytes=1, width=64, height=64, fps=25, video_codec="h264")
+
+    def keep_then_lose(bucket: str, key: str, video_id: str, etag: str) -> str:
+        kept = real_keep(bucket, key, video_id, etag)
+        assert store.mark_ready(video_id, facts_a, first_etag)  # run A decides the video first
+        return kept
+
+    monkeypatch.setattr(store, "keep_validated", keep_then_lose)
+
+    # When run B finishes
+    run_validate(s3_event(key))
+
+    # Then the record's source is the bytes it holds facts for, and B's copy is gone
+    item = video_item(video_id)
+    assert (item["status"], item["object_etag"], item["source_key"]) == ("ready", first_etag, kept_a)
+    assert aws.client("s3").get_object(Bucket=BUCKET, Key=kept_a)["Body"].read() == first.path.read_bytes()
+    assert [k for k in keys_in_bucket() if k.startswith("validated/")] == [kept_a]
 
 
 def test_an_object_written_over_a_ready_video_is_moved_out_and_the_validated_copy_kept(
@@ -528,7 +566,8 @@ def test_an_object_written_over_a_ready_video_is_moved_out_and_the_validated_cop
 
     # Then the video stays ready on its validated copy; the write left uploads/ with an owner-tagged event
     assert video_item(video_id)["status"] == "ready"
-    assert keys_in_bucket() == [f"quarantine/{video_id}", f"validated/{video_id}"]
+    assert keys_in_bucket() == [f"quarantine/{video_id}", video_item(video_id)["source_key"]]
+    assert video_item(video_id)["source_key"].startswith(f"validated/{video_id}/")
     replaced = [r for r in caplog.records if getattr(r, "security_event", None) == "object_replaced"]
     assert [getattr(r, "owner", None) for r in replaced] == [OWNER]
 
@@ -541,10 +580,11 @@ def test_a_replayed_event_for_a_video_validated_before_the_copy_existed_leaves_i
     video_id = request_upload(case)
     put_object(f"uploads/{video_id}", case.path)
     run_validate(s3_event(f"uploads/{video_id}"))
+    source_key = video_item(video_id)["source_key"]
     aws.client("s3").copy_object(
-        Bucket=BUCKET, Key=f"uploads/{video_id}", CopySource={"Bucket": BUCKET, "Key": f"validated/{video_id}"}
+        Bucket=BUCKET, Key=f"uploads/{video_id}", CopySource={"Bucket": BUCKET, "Key": source_key}
     )
-    aws.client("s3").delete_object(Bucket=BUCKET, Key=f"validated/{video_id}")
+    aws.client("s3").delete_object(Bucket=BUCKET, Key=source_key)
     aws.table(TABLE).update_item(Key={"pk": f"VIDEO#{video_id}", "sk": "VIDEO"}, UpdateExpression="REMOVE source_key")
 
     # When its event is delivered again (a redrive)

@@ -89,9 +89,13 @@ def upload_object_key(video_id: str) -> str:
     return f"uploads/{video_id}"
 
 
-def validated_object_key(video_id: str) -> str:
-    """Where validation keeps the bytes it accepted: a key no upload URL or POST policy can write."""
-    return f"validated/{video_id}"
+def validated_object_key(video_id: str, etag: str) -> str:
+    """Where validation keeps the bytes it accepted: a key no upload URL or POST policy can write.
+
+    One key per accepted ETag: two runs validating different bytes of one upload key each copy to
+    their own key, so the copy a ready record names is always the bytes whose facts it holds.
+    """
+    return f"validated/{video_id}/{etag}"
 
 
 class CreateVideoRequest(BaseModel):

@@ -264,7 +264,7 @@ def _finish(
 @tracer.capture_method
 def mark_ready(video_id: str, media: MediaFacts, etag: str) -> bool:
     """validating -> ready, cut from the validated copy; False when another delivery got there first."""
-    source = {"source_key": validated_object_key(video_id)}
+    source = {"source_key": validated_object_key(video_id, etag)}
     return _finish(video_id, VideoStatus.READY, "media", media.model_dump(mode="json"), etag, source)
 
 
@@ -382,29 +382,28 @@ def presign_probe_url(bucket: str, key: str, expiry_s: int) -> str:
 
 
 @tracer.capture_method
-def keep_validated(bucket: str, key: str, video_id: str, etag: str) -> None:
-    """Copy the validated object to validated/<video_id>, a key no upload URL can write, if it is still
-    the object validation read (ETag); ObjectChanged if it was written again meanwhile.
+def keep_validated(bucket: str, key: str, video_id: str, etag: str) -> str:
+    """Copy the validated object to validated/<video_id>/<etag>, a key no upload URL can write, if it is
+    still the object validation read (ETag); ObjectChanged if it was written again meanwhile. Returns the key.
 
     Clips are cut from this copy, so a later write to the upload key can never reach a ready video.
     A single CopyObject (to 5 GB, the largest upload) checks the condition once, atomically.
     """
+    target = validated_object_key(video_id, etag)
     try:
         aws.client("s3").copy_object(
-            Bucket=bucket,
-            Key=validated_object_key(video_id),
-            CopySource={"Bucket": bucket, "Key": key},
-            CopySourceIfMatch=f'"{etag}"',
+            Bucket=bucket, Key=target, CopySource={"Bucket": bucket, "Key": key}, CopySourceIfMatch=f'"{etag}"'
         )
     except ClientError as error:
         if error.response.get("Error", {}).get("Code") in ("PreconditionFailed", "412", "NoSuchKey", "404"):
             raise ObjectChanged(key) from error
         raise
+    return target
 
 
 @tracer.capture_method
 def delete_upload(bucket: str, key: str) -> None:
-    """Remove the uploaded object once its validated copy is the video."""
+    """Remove the uploaded object once its validated copy is the video (or a validated copy no record names)."""
     aws.client("s3").delete_object(Bucket=bucket, Key=key)
 
 

@@ -136,6 +136,15 @@ def _settle_stale(ref: S3ObjectRef, stored: store.StoredVideo) -> Outcome:
     return Outcome.STALE
 
 
+def _drop_losing_copy(bucket: str, video_id: str, kept: str) -> None:
+    """Another run decided the video first: delete this run's copy unless the record names it (the same
+    bytes validated twice share one key)."""
+    decided = store.get_video(video_id)
+    if decided is None or decided.source_key != kept:
+        store.delete_upload(bucket, kept)
+        logger.info("losing validated copy deleted", key=kept)
+
+
 @tracer.capture_method
 def validate_message(body: str, remaining_ms: Callable[[], int], attempt: int) -> list[Outcome]:
     """Decide every created object one queue message names (`attempt`: its delivery count)."""
@@ -183,12 +192,13 @@ def validate_object(ref: S3ObjectRef, remaining_ms: int, attempt: int = 1) -> Ou
     )
     if verdict.media is not None:
         try:
-            store.keep_validated(ref.bucket, ref.key, video_id, found.etag)
+            kept = store.keep_validated(ref.bucket, ref.key, video_id, found.etag)
         except store.ObjectChanged:
             # Written again while being validated: that write's own event validates the new bytes.
             logger.info("object changed during validation")
             return Outcome.STALE
         if not store.mark_ready(video_id, verdict.media, found.etag):
+            _drop_losing_copy(ref.bucket, video_id, kept)
             return Outcome.STALE
         store.delete_upload(ref.bucket, ref.key)
         logger.info("video ready", **verdict.media.model_dump())
