@@ -21,7 +21,8 @@ OWN_RESOURCES = {
     "UploadApiFunction": {"AppTable", "UploadsBucket"},
     "ValidateFunction": {"AppTable", "UploadsBucket"},
     "ClipApiFunction": {"AppTable", "ClipQueue", "ClipsBucket"},
-    "ClipWorkerFunction": {"AppTable", "UploadsBucket", "ClipsBucket"},
+    # ClipQueue: ChangeMessageVisibility only, to bring back a job that arrived before its record.
+    "ClipWorkerFunction": {"AppTable", "UploadsBucket", "ClipsBucket", "ClipQueue"},
     "AlarmRouterFunction": {"AppTable", "IdempotencyTable", "ChatWebhooksSecret"},
     "SecurityForwarderFunction": {"SecurityLogGroup"},  # CreateLogStream and PutLogEvents only
 }

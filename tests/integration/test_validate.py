@@ -141,8 +141,8 @@ def test_each_corpus_file_gets_its_expected_outcome(
         for fact, expected in case.facts.items():
             assert item["media"][fact] == expected, fact
         # The accepted bytes moved to validated/, where no upload URL can write: clips are cut from there.
-        assert keys_in_bucket() == [f"validated/{video_id}"]
-        assert item["source_key"] == f"validated/{video_id}"
+        assert keys_in_bucket() == [f"validated/{video_id}/{item['object_etag']}"]
+        assert item["source_key"] == f"validated/{video_id}/{item['object_etag']}"
     else:
         assert item["rejection"]["code"] == case.code
         assert key not in keys_in_bucket()
