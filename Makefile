@@ -28,7 +28,7 @@ CHROMIUM := /usr/bin/chromium
 export PYTHONPATH := $(CURDIR)/layers/shared:$(CURDIR)/local
 export SAM_CLI_TELEMETRY := 0
 
-.PHONY: help setup ffmpeg chromium local demo test test-unit lint build invoke drill redrive bench soak preflight deploy clean
+.PHONY: help setup ffmpeg chromium local demo test test-unit lint build invoke drill redrive bench soak openapi preflight deploy clean
 
 help:
 	@echo "make demo    set up and run the whole pipeline locally, end to end"
@@ -39,6 +39,7 @@ help:
 	@echo "make redrive QUEUE=IngestDLQ|ClipDLQ [STACK=name]   move a DLQ's messages back"
 	@echo "make bench   measure clip/validation cost, cold starts, throughput against the naive way"
 	@echo "make soak    200 uploads and 200 clips through the local stack, then reconcile every id"
+	@echo "make openapi write docs/openapi.json from the handlers' routes (a test fails when it is stale)"
 	@echo "make lint    ruff (lint and format), mypy, sam validate --lint, cfn-lint, checkov"
 	@echo "make build   sam build for the template's architecture (no Docker), .pyc, size per function"
 	@echo "make deploy PARAMS=\"JwtIssuer=... JwtAudience=... CorsAllowedOrigins=...\"   preflight, sam build, sam deploy (CONFIG_ENV=dev|prod)"
@@ -109,7 +110,10 @@ redrive: setup
 	$(BIN)/python -m stacktools.redrive $(QUEUE) $(if $(STACK),--stack-name $(STACK))
 
 soak: setup
-	$(BIN)/python -m stacktools.load --uploads 200 --clips 200
+	$(BIN)/python -m stacktools.load --uploads 200 --clips 200 --deletes 50
+
+openapi: setup
+	$(BIN)/python -m devstack.openapi
 
 $(VENV)/.bench-installed: $(VENV)/.installed bench/requirements.txt
 	$(BIN)/pip install --quiet -r bench/requirements.txt

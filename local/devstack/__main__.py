@@ -36,11 +36,14 @@ from devstack.moto_patches import (
 from devstack.queues import QueuePoller
 from devstack.resources import create_stack
 from devstack.runtime import FFMPEG_BIN, FunctionRuntime
+from devstack.streams import StreamPoller
 from devstack.template import ROOT
 from devstack.web import WebServer
 
 HOST = "127.0.0.1"
 LOCAL_CHAT = ROOT / "local" / "chat.json"
+# The local webhook signing secret (docs/WEBHOOKS.md); a receiver under test verifies with it.
+DEFAULT_WEBHOOK_SECRET = "whsec_cHJhY3Rpa2EtbG9jYWwtd2ViaG9vay1zZWNyZXQhIQ=="  # noqa: S105 - local only
 
 
 def _free_port() -> int:
@@ -144,6 +147,9 @@ def main(argv: list[str] | None = None) -> None:
     sink = ChatSink(HOST, int(os.environ.get("CHAT_SINK_PORT", "0")), state_dir / "chat.jsonl")
     sink.start()
     _configure_chat(stack, session, endpoint, sink.url)
+    webhook_sink = ChatSink(HOST, int(os.environ.get("WEBHOOK_SINK_PORT", "0")), state_dir / "webhooks.jsonl")
+    webhook_sink.start()
+    _configure_webhooks(stack, session, endpoint, webhook_sink.url)
 
     base_env = {
         "PATH": os.environ.get("PATH", ""),
@@ -190,6 +196,9 @@ def main(argv: list[str] | None = None) -> None:
     control.start()
     _subscribe_functions(stack, session, endpoint, control)
     pollers = _start_pollers(stack, endpoint, runtimes, args.concurrency, region, log)
+    streams = _start_stream_pollers(
+        stack, session.client("dynamodbstreams", endpoint_url=endpoint), runtimes, region, log
+    )
 
     api = ApiServer(
         HOST,
@@ -209,6 +218,8 @@ def main(argv: list[str] | None = None) -> None:
         "resources": stack.resources,
         "chat_sink_url": sink.url,
         "chat_log": str(sink.log_path),
+        "webhook_sink_url": webhook_sink.url,
+        "webhook_log": str(webhook_sink.log_path),
         "control_url": control.url,
         "logs_dir": str(state_dir / "logs"),
         "parameters": stack.resolver.parameters,
@@ -235,10 +246,13 @@ def main(argv: list[str] | None = None) -> None:
     web.stop()
     for poller in pollers:
         poller.stop()
+    for stream in streams:
+        stream.stop()
     for runtime in runtimes.values():
         runtime.close()
     control.stop()
     sink.stop()
+    webhook_sink.stop()
     moto.stop()
     sys.exit(0)
 
@@ -249,17 +263,57 @@ def _configure_chat(stack: Any, session: boto3.session.Session, endpoint: str, s
         return
     config = json.loads(LOCAL_CHAT.read_text())
     webhooks = {name: sink_url + path for name, path in config.get("webhooks", {}).items()}
-    secret_id = next(
-        (lid for lid, r in stack.template["Resources"].items() if r["Type"] == "AWS::SecretsManager::Secret"), None
+    # The secret the router reads (the template has other secrets too, e.g. WebhookSigningSecret).
+    secret = next(
+        (
+            spec.environment["CHAT_WEBHOOKS_SECRET"]
+            for spec in stack.functions.values()
+            if "CHAT_WEBHOOKS_SECRET" in spec.environment
+        ),
+        None,
     )
-    if secret_id:
+    if secret:
         session.client("secretsmanager", endpoint_url=endpoint).put_secret_value(
-            SecretId=stack.resources[secret_id], SecretString=json.dumps(webhooks)
+            SecretId=secret, SecretString=json.dumps(webhooks)
         )
     if "routes" in config:
         for spec in stack.functions.values():
             if "CHAT_ROUTES" in spec.environment:
                 spec.environment["CHAT_ROUTES"] = json.dumps(config["routes"])
+
+
+def _configure_webhooks(stack: Any, session: boto3.session.Session, endpoint: str, sink_url: str) -> None:
+    """The app's webhook endpoint is the local sink (unless WebhookUrl is given); the signing secret is
+    LOCAL_WEBHOOK_SECRET (documented default), as a deploy puts real ones in WebhookSigningSecret."""
+    secret = os.environ.get("LOCAL_WEBHOOK_SECRET") or DEFAULT_WEBHOOK_SECRET
+    if "WebhookSigningSecret" in stack.resources:
+        session.client("secretsmanager", endpoint_url=endpoint).put_secret_value(
+            SecretId=stack.resources["WebhookSigningSecret"], SecretString=json.dumps({"active": [secret]})
+        )
+    for spec in stack.functions.values():
+        if "WEBHOOK_URL" in spec.environment and not spec.environment["WEBHOOK_URL"]:
+            spec.environment["WEBHOOK_URL"] = f"{sink_url}/webhooks"
+
+
+def _start_stream_pollers(
+    stack: Any, streams: Any, runtimes: dict[str, FunctionRuntime], region: str, log: Any
+) -> list[StreamPoller]:
+    pollers = []
+    for lid, spec in stack.functions.items():
+        for event in spec.events.values():
+            if event["Type"] != "DynamoDB":
+                continue
+            poller = StreamPoller(
+                streams,
+                stack.resolver.resolve(event["Properties"]["Stream"]),
+                region,
+                runtimes[lid],
+                int(event["Properties"].get("BatchSize", 100)),
+                log,
+            )
+            poller.start()
+            pollers.append(poller)
+    return pollers
 
 
 def _subscribe_functions(stack: Any, session: boto3.session.Session, endpoint: str, control: ControlServer) -> None:

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
-from devstack import auth
+from devstack import apidocs, auth
 from devstack.events import http_api_event
 from devstack.httpserver import BackgroundServer, QuietHandler
 from devstack.runtime import FunctionRuntime
@@ -165,6 +165,8 @@ class ApiServer(BackgroundServer):
         self, method: str, target: str, headers: dict[str, str], body: bytes, source_ip: str
     ) -> tuple[int, dict[str, str], bytes]:
         split = urlsplit(target)
+        if (page := apidocs.answer(method, split.path)) is not None:
+            return page
         for route in self.routes:
             params = route.match(method, split.path)
             if params is None:

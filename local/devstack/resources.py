@@ -78,6 +78,7 @@ def create_stack(
         return session.client(name, endpoint_url=endpoint)
 
     _create_queues(stack, client("sqs"), queue_visibility_s)
+    _create_event_buses(stack, client("events"))
     _create_tables(stack, client("dynamodb"))
     _create_topics(stack, client("sns"))
     _create_log_groups(stack, client("logs"))
@@ -113,6 +114,37 @@ def _create_queues(stack: Stack, sqs: Any, visibility_s: int | None) -> None:
         stack.resources[logical_id] = url
 
 
+def _create_event_buses(stack: Stack, events: Any) -> None:
+    """The template's own buses, and the rules on them with their targets (rules on the default bus,
+    such as GuardDuty's, are AWS's business and not emulated)."""
+    for logical_id, resource in _by_type(stack.template, "AWS::Events::EventBus").items():
+        name = stack.resolver.resolve(resource["Properties"]["Name"])
+        arn = events.create_event_bus(Name=name)["EventBusArn"]
+        stack.resolver.refs[logical_id] = name
+        stack.resolver.attributes[(logical_id, "Arn")] = arn
+        stack.resources[logical_id] = name
+    buses = {stack.resources[lid] for lid in _by_type(stack.template, "AWS::Events::EventBus")}
+    for logical_id, resource in _by_type(stack.template, "AWS::Events::Rule").items():
+        bus = resource["Properties"].get("EventBusName")
+        if bus is None or stack.resolver.resolve(bus) not in buses:
+            continue
+        props = stack.resolver.resolve(resource["Properties"])
+        name = f"{PREFIX}-{logical_id}"
+        arn = events.put_rule(
+            Name=name,
+            EventBusName=props["EventBusName"],
+            EventPattern=json.dumps(props["EventPattern"]),
+            State="ENABLED",
+        )["RuleArn"]
+        events.put_targets(
+            Rule=name,
+            EventBusName=props["EventBusName"],
+            Targets=[{"Id": t["Id"], "Arn": t["Arn"]} for t in props.get("Targets", [])],
+        )
+        stack.resolver.attributes[(logical_id, "Arn")] = arn
+        stack.resources[logical_id] = name
+
+
 def _create_tables(stack: Stack, dynamodb: Any) -> None:
     for logical_id, resource in _by_type(stack.template, "AWS::DynamoDB::Table").items():
         props = stack.resolver.resolve(resource["Properties"])
@@ -126,7 +158,11 @@ def _create_tables(stack: Stack, dynamodb: Any) -> None:
         for key in ("GlobalSecondaryIndexes", "LocalSecondaryIndexes"):
             if key in props:
                 args[key] = props[key]
+        if "StreamSpecification" in props:
+            args["StreamSpecification"] = {"StreamEnabled": True, **props["StreamSpecification"]}
         description = dynamodb.create_table(**args)["TableDescription"]
+        if "LatestStreamArn" in description:
+            stack.resolver.attributes[(logical_id, "StreamArn")] = description["LatestStreamArn"]
         ttl = props.get("TimeToLiveSpecification")
         if ttl and ttl.get("Enabled"):
             dynamodb.update_time_to_live(TableName=name, TimeToLiveSpecification=ttl)

@@ -8,6 +8,10 @@ The reconciliation lists every video and clip id with its final state and fails 
 unaccounted for: a video not `ready`/`rejected` (or decided differently from its corpus case), a
 clip not `ready`/`failed`, a ready clip without exactly one object, an object without a ready
 clip, a repeated clip request that made a second clip, or a DLQ message naming one of our ids.
+With `--deletes N`, N videos are deleted at the end: nothing of them may remain in the buckets or
+the table. Every id's final state must match exactly one terminal event accepted by the webhook
+sink (video.ready/rejected, clip.ready/failed, video.deleted for the deleted ones); redeliveries of
+one event id count once (at-least-once delivery) and are reported.
 The fault e2e tests use the same helpers (`Driver`, `reconcile`).
 """
 
@@ -46,6 +50,7 @@ class Sent:
     status: str = "unknown"
     code: str | None = None
     duration_s: float = 0.0
+    deleted: bool = False
 
 
 @dataclass
@@ -66,10 +71,15 @@ class Report:
     clips: list[Asked] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
     dlq: dict[str, int] = field(default_factory=dict)
+    events: dict[str, int] = field(default_factory=dict)
+    redelivered_events: int = 0
     seconds: float = 0.0
 
     def lines(self) -> list[str]:
-        out = [f"video {v.video_id} {v.case.name} {v.status} {v.code or '-'}" for v in self.videos]
+        out = [
+            f"video {v.video_id} {v.case.name} {v.status} {v.code or '-'}" + (" (deleted)" if v.deleted else "")
+            for v in self.videos
+        ]
         out += [
             f"clip {c.clip_id} video={c.video_id} {c.body['mode']} {c.status} {c.error or '-'}"
             + (" (repeat)" if c.repeat_of else "")
@@ -82,6 +92,9 @@ class Report:
             "videos": dict(Counter(v.status for v in self.videos)),
             "clips": dict(Counter(c.status for c in self.clips if not c.repeat_of)),
             "repeated_clip_requests": sum(1 for c in self.clips if c.repeat_of),
+            "deleted_videos": sum(1 for v in self.videos if v.deleted),
+            "events": self.events,
+            "redelivered_events": self.redelivered_events,
             "dlq_messages_naming_our_ids": self.dlq,
             "problems": len(self.problems),
             "seconds": round(self.seconds, 1),
@@ -103,6 +116,30 @@ class Driver(StackClient):
         if sent.status_code not in (200, 201, 204):
             raise AssertionError(f"presigned POST answered {sent.status_code}: {sent.text[:300]}")
         return str(created["video_id"])
+
+    def delete_video(self, user: str, video_id: str) -> int:
+        return self.http.delete(f"{self.api}/videos/{video_id}", headers=self.headers(user), timeout=60).status_code
+
+    def accepted_events(self) -> list[dict[str, Any]]:
+        """Every webhook delivery the sink accepted (2xx), in order; an event id may repeat."""
+        path = Path(str(self.description["webhook_log"]))
+        lines = [json.loads(line) for line in path.read_text().splitlines() if line]
+        return [line["body"] for line in lines if line["status"] < 300 and isinstance(line["body"], dict)]
+
+    def leftovers(self, ids: set[str]) -> list[str]:
+        """Objects (both buckets) and table items naming one of `ids`."""
+        found = []
+        s3 = self.aws("s3")
+        for bucket in (self.resources["UploadsBucket"], self.resources["ClipsBucket"]):
+            for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket):
+                found += [o["Key"] for o in page.get("Contents", []) if any(i in o["Key"] for i in ids)]
+        for page in self.aws("dynamodb").get_paginator("scan").paginate(TableName=self.resources["AppTable"]):
+            found += [
+                f"item {item['pk']['S']} {item['sk']['S']}"
+                for item in page["Items"]
+                if any(i in json.dumps(item) for i in ids)
+            ]
+        return found
 
     def wait_videos(self, sent: list[Sent], timeout_s: float) -> None:
         pending = list(sent)
@@ -218,8 +255,62 @@ def push_clips(driver: Driver, videos: list[Sent], count: int, concurrency: int)
     return asked
 
 
-def reconcile(driver: Driver, videos: list[Sent], clips: list[Asked]) -> Report:
-    """Every id's final state, and every way it could be lost or doubled."""
+def delete_some(driver: Driver, videos: list[Sent], count: int, concurrency: int) -> list[Sent]:
+    """Delete `count` videos spread over the run (with their clips); each must answer 202."""
+    chosen = videos[:: max(1, len(videos) // count)][:count] if count else []
+    with ThreadPoolExecutor(concurrency) as pool:
+        answers = list(pool.map(lambda v: driver.delete_video(v.user, v.video_id), chosen))
+    for video, status in zip(chosen, answers, strict=True):
+        if status != 202:
+            raise AssertionError(f"DELETE /videos/{video.video_id} answered {status}")
+        video.deleted = True
+    return chosen
+
+
+def expected_events(videos: list[Sent], clips: list[Asked]) -> dict[str, set[str]]:
+    """The terminal event types each id must have had delivered, from its final state."""
+    wanted: dict[str, set[str]] = {}
+    for v in videos:
+        wanted[v.video_id] = {f"video.{v.status}"} | ({"video.deleted"} if v.deleted else set())
+    for c in clips:
+        if c.clip_id and not c.repeat_of and c.status in DONE_CLIP:
+            wanted[c.clip_id] = {f"clip.{c.status}"}
+    return wanted
+
+
+TERMINAL = {"video.ready", "video.rejected", "video.deleted", "clip.ready", "clip.failed"}
+
+
+def delivered_events(driver: Driver, ids: set[str]) -> tuple[dict[str, Counter[str]], int]:
+    """Terminal events per id, each event id counted once, and how many redeliveries were seen."""
+    per_id: dict[str, Counter[str]] = {}
+    seen: set[str] = set()
+    redelivered = 0
+    for event in driver.accepted_events():
+        data = event.get("data") or {}
+        subject = str(data.get("clip_id") or data.get("video_id"))
+        if subject not in ids or event.get("type") not in TERMINAL:
+            continue
+        if event["id"] in seen:
+            redelivered += 1
+            continue
+        seen.add(event["id"])
+        per_id.setdefault(subject, Counter())[event["type"]] += 1
+    return per_id, redelivered
+
+
+def wait_events(driver: Driver, wanted: dict[str, set[str]], timeout_s: float) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        got, _ = delivered_events(driver, set(wanted))
+        if all(set(got.get(i, {})) >= types for i, types in wanted.items()):
+            return
+        time.sleep(0.5)
+
+
+def reconcile(driver: Driver, videos: list[Sent], clips: list[Asked], *, events: bool = False) -> Report:
+    """Every id's final state, and every way it could be lost or doubled; with `events`, the terminal
+    events the webhook sink accepted too (after `wait_events`)."""
     report = Report(videos=videos, clips=clips)
     for v in videos:
         if v.status not in DONE_VIDEO:
@@ -240,7 +331,8 @@ def reconcile(driver: Driver, videos: list[Sent], clips: list[Asked]) -> Report:
             report.problems.append(f"clip {c.clip_id} still {c.status}")
     report.problems += [f"one request made clips {sorted(ids)}" for ids in ids_by_request.values() if len(ids) > 1]
     report.problems += [f"request {key} answered 202 {n} times" for key, n in created.items() if n != 1]
-    ours = {f"clips/{c.video_id}/{c.clip_id}.mp4": c for c in clips if c.clip_id}
+    gone = {v.video_id for v in videos if v.deleted}
+    ours = {f"clips/{c.video_id}/{c.clip_id}.mp4": c for c in clips if c.clip_id and c.video_id not in gone}
     objects = driver.clip_objects()
     for key, c in ours.items():
         if c.status == "ready" and objects.get(key) != 1:
@@ -252,6 +344,18 @@ def reconcile(driver: Driver, videos: list[Sent], clips: list[Asked]) -> Report:
         named = [i for i in ids if any(i in body for body in bodies)]
         report.dlq[queue] = len(named)
         report.problems += [f"{queue} holds a message for {i}" for i in named]
+    gone_clips = {c.clip_id for c in clips if c.clip_id and c.video_id in gone}
+    report.problems += [f"left after delete: {what}" for what in (driver.leftovers(gone | gone_clips) if gone else [])]
+    if events:
+        wanted = expected_events(videos, clips)
+        got, report.redelivered_events = delivered_events(driver, set(wanted))
+        for subject, types in wanted.items():
+            counts = got.get(subject, Counter())
+            if set(counts) != types or any(n != 1 for n in counts.values()):
+                report.problems.append(
+                    f"{subject} has terminal events {dict(counts)}, expected one each of {sorted(types)}"
+                )
+        report.events = dict(sum(got.values(), Counter()))
     return report
 
 
@@ -264,13 +368,18 @@ def run(
     concurrency: int = 8,
     timeout_s: float = 600,
     prefix: str = "load",
+    deletes: int = 0,
 ) -> Report:
     started = time.monotonic()
     videos = push_uploads(driver, cases, uploads, concurrency, f"{prefix}-{int(time.time() * 1000) % 10**8}")
     driver.wait_videos(videos, timeout_s)
     asked = push_clips(driver, videos, clips, concurrency)
     driver.wait_clips([c for c in asked if c.clip_id], timeout_s)
-    report = reconcile(driver, videos, asked)
+    delete_some(driver, videos, deletes, concurrency)
+    events = "webhook_log" in driver.description
+    if events:
+        wait_events(driver, expected_events(videos, asked), min(timeout_s, 120))
+    report = reconcile(driver, videos, asked, events=events)
     report.seconds = time.monotonic() - started
     return report
 
@@ -283,6 +392,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--uploads", type=int, default=200)
     parser.add_argument("--clips", type=int, default=200)
+    parser.add_argument("--deletes", type=int, default=50, help="videos deleted at the end (with their clips)")
     parser.add_argument("--concurrency", type=int, default=8, help="client threads")
     parser.add_argument("--stack", help="state dir of a running stack (default: start one in .local/soak)")
     parser.add_argument("--timeout", type=float, default=1800, help="seconds to wait for final states")
@@ -312,6 +422,7 @@ def main(argv: list[str] | None = None) -> int:
             clips=args.clips,
             concurrency=args.concurrency,
             timeout_s=args.timeout,
+            deletes=args.deletes,
         )
     finally:
         if own:

@@ -20,9 +20,13 @@ E2E_ENV = {
 }
 
 
+# Webhook retries within seconds: a sink that never recovers parks its event in WebhookDLQ after 15 s.
+WEBHOOK_PARAMS = {"WebhookRetryWindowSeconds": "15", "WebhookBackoffBaseSeconds": "1", "WebhookBackoffCapSeconds": "2"}
+
+
 @pytest.fixture(scope="session")
 def stack(tmp_path_factory) -> Iterator[RunningStack]:
-    running = start_stack(tmp_path_factory.mktemp("stack"), params=STACK_PARAMS, env=E2E_ENV)
+    running = start_stack(tmp_path_factory.mktemp("stack"), params={**STACK_PARAMS, **WEBHOOK_PARAMS}, env=E2E_ENV)
     yield running
     running.stop()
 

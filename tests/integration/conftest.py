@@ -28,13 +28,15 @@ def clear_cached_configuration() -> None:
 
 
 def create_table_from_template(dynamodb: Any, logical_id: str, name: str) -> None:
-    """A table with the key schema template.yaml deploys, so tests cannot drift from it."""
+    """A table with the key schema and indexes template.yaml deploys, so tests cannot drift from it."""
     props = TEMPLATE_RESOURCES[logical_id]["Properties"]
+    indexes = {key: props[key] for key in ("GlobalSecondaryIndexes",) if key in props}
     dynamodb.create_table(
         TableName=name,
         KeySchema=props["KeySchema"],
         AttributeDefinitions=props["AttributeDefinitions"],
         BillingMode="PAY_PER_REQUEST",
+        **indexes,
     )
 
 

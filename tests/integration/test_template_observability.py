@@ -110,6 +110,10 @@ def dead_letter_queues() -> set[str]:
         ).get("Destination")
         if on_failure:
             dlqs.add(on_failure["Fn::GetAtt"][0])
+        for event in (function.get("Events") or {}).values():  # stream sources' failed-batch queues
+            stream_failure = (event["Properties"].get("DestinationConfig") or {}).get("OnFailure") or {}
+            if stream_failure:
+                dlqs.add(stream_failure["Destination"]["Fn::GetAtt"][0])
     return dlqs
 
 

@@ -18,13 +18,16 @@ BUCKETS = [lid for lid, r in RESOURCES.items() if r["Type"] == "AWS::S3::Bucket"
 # What each function may touch. Widening one is a deliberate change made here, next to the reason.
 OWN_RESOURCES = {
     "HealthFunction": {"AppTable", "UploadsBucket"},  # DescribeTable and ListBucket probes only
-    "UploadApiFunction": {"AppTable", "UploadsBucket"},
+    # ClipsBucket: DELETE /videos/{id} erases the video's clip files too (DeleteObject on clips/* only).
+    "UploadApiFunction": {"AppTable", "UploadsBucket", "ClipsBucket"},
     "ValidateFunction": {"AppTable", "UploadsBucket"},
     "ClipApiFunction": {"AppTable", "ClipQueue", "ClipsBucket"},
     # ClipQueue: ChangeMessageVisibility only, to bring back a job that arrived before its record.
     "ClipWorkerFunction": {"AppTable", "UploadsBucket", "ClipsBucket", "ClipQueue"},
     "AlarmRouterFunction": {"AppTable", "IdempotencyTable", "ChatWebhooksSecret"},
     "SecurityForwarderFunction": {"SecurityLogGroup"},  # CreateLogStream and PutLogEvents only
+    "EventPublisherFunction": {"AppTable", "AppEventBus", "EventPublisherDLQ"},  # stream read, PutEvents
+    "WebhookFunction": {"WebhookSigningSecret", "WebhookQueue", "WebhookDLQ"},
 }
 SERVICE_OF = {
     "AWS::DynamoDB::Table": "dynamodb",
@@ -32,6 +35,7 @@ SERVICE_OF = {
     "AWS::SQS::Queue": "sqs",
     "AWS::SecretsManager::Secret": "secretsmanager",
     "AWS::Logs::LogGroup": "logs",
+    "AWS::Events::EventBus": "events",
 }
 
 

@@ -29,7 +29,7 @@ def _handlers() -> list[tuple[str, Path]]:
 
 def test_every_handler_imports_startup_first_and_finishes_it_last():
     handlers = _handlers()
-    assert len(handlers) == 7
+    assert len(handlers) == 9
     for logical_id, path in handlers:
         body = ast.parse(path.read_text()).body[1:]  # after the docstring
         first, last = body[0], body[-1]

@@ -7,13 +7,14 @@ Every error answer has the shape of DESIGN.md:
 import json
 from collections.abc import Callable
 from http import HTTPStatus
-from typing import Any
+from typing import Any, Literal
 
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from aws_lambda_powertools.event_handler.openapi.exceptions import (
     RequestUnsupportedContentType,
     RequestValidationError,
 )
+from pydantic import BaseModel
 
 from practika.errors import InvalidJson, PayloadTooLarge, PractikaError, Unauthorized
 from practika.observability import logger
@@ -124,3 +125,10 @@ def caller_id(app: APIGatewayHttpResolver) -> str:
     if not subject:
         raise Unauthorized("the token has no subject")
     return str(subject)
+
+
+class Deleted(BaseModel):
+    """What DELETE answers (202): by then nothing of the resource is left; asked again, it is a 404."""
+
+    id: str
+    deleted: Literal[True] = True

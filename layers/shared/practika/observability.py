@@ -94,6 +94,10 @@ class MetricName(StrEnum):
     ALARM_NOTIFICATIONS_FAILED = "AlarmNotificationsFailed"
     DELIVERY_LATENCY_MS = "DeliveryLatencyMs"
     UNKNOWN_NOTIFICATION = "UnknownNotification"
+    APP_EVENTS_PUBLISHED = "AppEventsPublished"
+    WEBHOOKS_DELIVERED = "WebhooksDelivered"
+    WEBHOOK_ATTEMPTS_FAILED = "WebhookAttemptsFailed"
+    WEBHOOKS_ABANDONED = "WebhooksAbandoned"
 
 
 class SecurityEvent(StrEnum):

@@ -189,3 +189,34 @@ class AlarmRouterSettings(EnvSettings):
 @cached
 def router_settings() -> AlarmRouterSettings:
     return AlarmRouterSettings.from_env()
+
+
+class PublisherSettings(EnvSettings):
+    """The event publisher: where app events go."""
+
+    event_bus_name: str
+
+
+@cached
+def publisher_settings() -> PublisherSettings:
+    return PublisherSettings.from_env()
+
+
+class WebhookSettings(EnvSettings):
+    """The webhook sender (template parameters WebhookUrl, WebhookRetryWindowSeconds, WebhookBackoff*)."""
+
+    # The app's endpoint; empty: no app listens, events are dropped.
+    webhook_url: str = ""
+    # Secrets Manager secret: JSON {"active": ["whsec_...", "whsec_..."]}, newest first.
+    webhook_secret_name: str
+    webhook_queue_url: str
+    webhook_dlq_url: str
+    # How long an event is retried before it goes to the DLQ (at least a day: the app may be down that long).
+    webhook_retry_window_s: int = Field(default=25 * 3600, ge=1)
+    webhook_backoff_base_s: float = Field(default=30.0, gt=0)
+    webhook_backoff_cap_s: float = Field(default=3600.0, gt=0)
+
+
+@cached
+def webhook_settings() -> WebhookSettings:
+    return WebhookSettings.from_env()

@@ -67,7 +67,10 @@ def backoff_seconds(attempt: int) -> float:
     return ceiling / 2 + random.uniform(0, ceiling / 2)  # noqa: S311 - jitter, not cryptography
 
 
-def _send(url: str, body: bytes, read_timeout: float) -> tuple[int, dict[str, str]]:
+def send(
+    url: str, body: bytes, read_timeout: float, headers: dict[str, str] | None = None
+) -> tuple[int, dict[str, str]]:
+    """One POST of a JSON body; (status, lower-cased response headers). Also the app webhooks' sender."""
     parts = urlsplit(url)
     if parts.scheme not in ("https", "http") or not parts.hostname:
         raise DeliveryError("webhook url is not http(s)", status=None, attempts=0, permanent=True)
@@ -84,8 +87,8 @@ def _send(url: str, body: bytes, read_timeout: float) -> tuple[int, dict[str, st
         target = parts.path or "/"
         if parts.query:
             target += f"?{parts.query}"
-        headers = {"Content-Type": "application/json; charset=utf-8", "User-Agent": "practika-alarm-router"}
-        connection.request("POST", target, body=body, headers=headers)
+        sent = {"Content-Type": "application/json; charset=utf-8", "User-Agent": "practika-alarm-router"}
+        connection.request("POST", target, body=body, headers={**sent, **(headers or {})})
         response = connection.getresponse()
         response.read(_MAX_BODY_BYTES)
         return response.status, {k.lower(): v for k, v in response.getheaders()}
@@ -103,7 +106,7 @@ def post_json(url: str, payload: dict[str, Any], *, deadline: float) -> Delivere
         remaining = deadline - time.monotonic()
         status: int | None = None
         try:
-            status, headers = _send(url, body, read_timeout=max(0.5, min(READ_TIMEOUT_S, remaining)))
+            status, headers = send(url, body, read_timeout=max(0.5, min(READ_TIMEOUT_S, remaining)))
         except (OSError, http.client.HTTPException) as error:
             wait = backoff_seconds(attempt)
             reason = f"connection error ({type(error).__name__})"

@@ -21,6 +21,11 @@ def clip_key(clip_id: str) -> dict[str, str]:
     return {"pk": f"CLIP#{clip_id}", "sk": "CLIP"}
 
 
+def clip_list_pk(video_id: str) -> str:
+    """The video's list of clips in AppTable's ListIndex (practika.pages)."""
+    return f"VIDEO#{video_id}#CLIPS"
+
+
 def clip_object_key(video_id: str, clip_id: str) -> str:
     return f"clips/{video_id}/{clip_id}.mp4"
 
@@ -105,6 +110,13 @@ class ClipView(BaseModel):
     download_url: str | None = None
     error: ClipError | None = None
     method: str | None = Field(default=None, description="how the clip was made (when ready): copy, smart or reencode")
+
+
+class ClipPage(BaseModel):
+    """GET /videos/{id}/clips: the video's clips, newest first; `next_cursor` asks for the next page."""
+
+    items: list[ClipView]
+    next_cursor: str | None = None
 
 
 class ClipJob(BaseModel):

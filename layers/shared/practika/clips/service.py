@@ -6,9 +6,10 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from practika import clock
 from practika.clips import rules, store
-from practika.clips.model import Clip, ClipRequest, ClipStatus, ClipView, clip_object_key
+from practika.clips.model import Clip, ClipPage, ClipRequest, ClipStatus, ClipView, clip_object_key
 from practika.errors import QuotaExceeded, Unavailable
 from practika.observability import MetricName, SecurityEvent, count_by, log_security_event, logger, metrics, tracer
+from practika.pages import DEFAULT_LIMIT
 from practika.settings import clip_settings
 from practika.videos import store as video_store
 
@@ -85,6 +86,25 @@ def describe_clip(owner: str, clip_id: str) -> ClipView:
     logger.append_keys(clip_id=clip_id)
     tracer.put_annotation(key="clip_id", value=clip_id)
     return _view(store.get_owned_clip(clip_id, owner))
+
+
+@tracer.capture_method
+def list_clips(owner: str, video_id: str, *, cursor: str | None, limit: int = DEFAULT_LIMIT) -> ClipPage:
+    """The video's clips, newest first; someone else's video answers NotFound like a missing one."""
+    logger.append_keys(video_id=video_id)
+    video_store.get_owned(video_id, owner)
+    clips, next_cursor = store.list_for_video(video_id, limit=limit, cursor=cursor)
+    return ClipPage(items=[_view(clip) for clip in clips], next_cursor=next_cursor)
+
+
+@tracer.capture_method
+def delete_clip(owner: str, clip_id: str) -> None:
+    """Erase the clip's record and file; NotFound once it is gone (or never was the caller's)."""
+    logger.append_keys(clip_id=clip_id)
+    tracer.put_annotation(key="clip_id", value=clip_id)
+    clip = store.get_owned_clip(clip_id, owner)
+    store.delete_clip(clip)
+    logger.info("clip deleted", status=clip.status.value)
 
 
 def _view(clip: Clip) -> ClipView:

@@ -13,13 +13,22 @@ from typing import Any
 from boto3.s3.transfer import TransferConfig
 from botocore.exceptions import ClientError
 
-from practika import aws, clock
-from practika.clips.model import Clip, ClipError, ClipJob, ClipStatus, ClipTimes, clip_key
+from practika import aws, clock, pages
+from practika.clips.model import (
+    Clip,
+    ClipError,
+    ClipJob,
+    ClipStatus,
+    ClipTimes,
+    clip_key,
+    clip_list_pk,
+    clip_object_key,
+)
 from practika.errors import NotFound, QuotaExceeded
 from practika.observability import tracer
 from practika.settings import storage_settings
 from practika.videos import store as video_store
-from practika.videos.model import upload_object_key
+from practika.videos.model import upload_object_key, video_key
 
 # Clips above this size go up in parts (parallel, each part retried on its own).
 _TRANSFER = TransferConfig(multipart_threshold=16 * 1024 * 1024, multipart_chunksize=16 * 1024 * 1024)
@@ -81,7 +90,11 @@ def create_clip(clip: Clip, *, max_per_day: int) -> tuple[Clip, bool]:
     now = clock.now()
     day = now.strftime("%Y-%m-%d")
     table_name = storage_settings().table_name
-    record = {**clip_key(clip.clip_id), **clip.model_dump(mode="json")}
+    record = {
+        **clip_key(clip.clip_id),
+        **clip.model_dump(mode="json"),
+        **pages.list_key(clip_list_pk(clip.video_id), clip.created_at, clip.clip_id),
+    }
     items = [
         {
             "Put": {
@@ -106,6 +119,14 @@ def create_clip(clip: Clip, *, max_per_day: int) -> tuple[Clip, bool]:
                 ),
             }
         },
+        {
+            # A video being deleted takes no new clip: its deletion lists the clips only once.
+            "ConditionCheck": {
+                "TableName": table_name,
+                "Key": video_key(clip.video_id),
+                "ConditionExpression": "attribute_exists(pk) AND attribute_not_exists(deleting_at)",
+            }
+        },
     ]
     try:
         _table().client.transact_write_items(TransactItems=items)
@@ -119,6 +140,8 @@ def create_clip(clip: Clip, *, max_per_day: int) -> tuple[Clip, bool]:
                 return existing, False
         if len(reasons) > 1 and reasons[1] == "ConditionalCheckFailed":
             raise QuotaExceeded("daily clip quota reached", details={"max_clips_per_day": max_per_day}) from error
+        if len(reasons) > 2 and reasons[2] == "ConditionalCheckFailed":
+            raise NotFound("no such video", details={"video_id": clip.video_id}) from error
         raise
     return clip, True
 
@@ -224,8 +247,23 @@ def release(clip_id: str) -> None:
     )
 
 
+def _gone(clip_id: str, error: ClientError) -> bool:
+    """Whether a status write failed because the clip was deleted meanwhile."""
+    return aws.error_code(error) == "ConditionalCheckFailedException" and get_clip(clip_id) is None
+
+
 @tracer.capture_method
-def mark_ready(clip_id: str, actual: ClipTimes, size_bytes: int, method: str | None = None) -> Clip:
+def mark_ready(clip_id: str, actual: ClipTimes, size_bytes: int, method: str | None = None) -> Clip | None:
+    """processing -> ready; None when the clip was deleted while it was cut."""
+    try:
+        return _set_ready(clip_id, actual, size_bytes, method)
+    except ClientError as error:
+        if _gone(clip_id, error):
+            return None
+        raise
+
+
+def _set_ready(clip_id: str, actual: ClipTimes, size_bytes: int, method: str | None) -> Clip:
     item = _table().update_item(
         Key=clip_key(clip_id),
         UpdateExpression="SET #status = :ready, actual = :actual, size_bytes = :size, #method = :method, "
@@ -248,7 +286,17 @@ def mark_ready(clip_id: str, actual: ClipTimes, size_bytes: int, method: str | N
 
 
 @tracer.capture_method
-def mark_failed(clip_id: str, error: ClipError) -> Clip:
+def mark_failed(clip_id: str, error: ClipError) -> Clip | None:
+    """queued or processing -> failed; None when the clip was deleted meanwhile."""
+    try:
+        return _set_failed(clip_id, error)
+    except ClientError as failure:
+        if _gone(clip_id, failure):
+            return None
+        raise
+
+
+def _set_failed(clip_id: str, error: ClipError) -> Clip:
     item = _table().update_item(
         Key=clip_key(clip_id),
         UpdateExpression="SET #status = :failed, #error = :error, updated_at = :now REMOVE lease_until",
@@ -264,6 +312,25 @@ def mark_failed(clip_id: str, error: ClipError) -> Clip:
         ReturnValues="ALL_NEW",
     )["Attributes"]
     return Clip.model_validate(item)
+
+
+@tracer.capture_method
+def list_for_video(video_id: str, *, limit: int, cursor: str | None) -> tuple[list[Clip], str | None]:
+    items, next_cursor = pages.newest_first(_table(), clip_list_pk(video_id), limit=limit, cursor=cursor)
+    return [Clip.model_validate(item) for item in items], next_cursor
+
+
+@tracer.capture_method
+def delete_clip(clip: Clip) -> None:
+    """The record first, then the file: a worker still cutting finds the record gone and removes what it wrote."""
+    _table().delete_item(Key=clip_key(clip.clip_id))
+    delete_clip_object(clip)
+
+
+def delete_clip_object(clip: Clip) -> None:
+    aws.client("s3").delete_object(
+        Bucket=storage_settings().clips_bucket, Key=clip_object_key(clip.video_id, clip.clip_id)
+    )
 
 
 @tracer.capture_method

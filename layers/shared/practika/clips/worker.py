@@ -162,6 +162,11 @@ def process_clip(
         return _failed(clip, ClipErrorCode.STORAGE_ERROR, type(error).__name__, transient=True, attempt=attempt)
     actual = ClipTimes(start_s=result.start_s, end_s=result.end_s, duration_s=result.duration_s)
     done = store.mark_ready(clip_id, actual, result.size_bytes, result.method)
+    if done is None:
+        # Deleted while it was cut (DELETE /clips or its video's DELETE): the file must not outlive it.
+        store.delete_clip_object(clip)
+        logger.info("clip deleted while cut, file removed")
+        return None
     elapsed_ms = round((time.perf_counter() - started) * 1000)
     metrics.add_metric(name=MetricName.CLIP_DURATION_SECONDS, unit="Seconds", value=actual.duration_s)
     metrics.add_metric(name=MetricName.CLIP_PROCESSING_MS, unit="Milliseconds", value=elapsed_ms)
@@ -222,7 +227,7 @@ def retry_later(receipt_handle: str, retry_in_s: int) -> None:
         logger.warning("clip job not delayed", error=type(error).__name__)
 
 
-def _failed(clip: Clip, code: str, message: str, *, transient: bool, attempt: int) -> Clip:
+def _failed(clip: Clip, code: str, message: str, *, transient: bool, attempt: int) -> Clip | None:
     if transient and attempt < MAX_ATTEMPTS:
         logger.warning("clip attempt failed, will retry", error_code=code, attempt=attempt)
         store.release(clip.clip_id)

@@ -84,6 +84,11 @@ def video_key(video_id: str) -> dict[str, str]:
     return {"pk": f"VIDEO#{video_id}", "sk": "VIDEO"}
 
 
+def video_list_pk(owner: str) -> str:
+    """The owner's list of videos in AppTable's ListIndex (practika.pages)."""
+    return f"OWNER#{owner}#VIDEOS"
+
+
 def upload_object_key(video_id: str) -> str:
     """Where a video's bytes are uploaded; chosen by the server, never by the client."""
     return f"uploads/{video_id}"
@@ -163,6 +168,13 @@ class VideoView(BaseModel):
     @classmethod
     def of(cls, video: Video) -> "VideoView":
         return cls.model_validate(video.model_dump(include=set(cls.model_fields)))
+
+
+class VideoPage(BaseModel):
+    """GET /videos: the caller's videos, newest first; `next_cursor` asks for the next page."""
+
+    items: list[VideoView]
+    next_cursor: str | None = None
 
 
 class CreatedVideo(VideoView):

@@ -17,7 +17,7 @@ from typing import Any, Literal
 from boto3.dynamodb.conditions import Attr, Key
 from botocore.exceptions import ClientError
 
-from practika import aws, clock
+from practika import aws, clock, pages
 from practika.errors import NotFound
 from practika.observability import logger, tracer
 from practika.settings import storage_settings
@@ -27,8 +27,10 @@ from practika.videos.model import (
     Rejection,
     Video,
     VideoStatus,
+    upload_object_key,
     validated_object_key,
     video_key,
+    video_list_pk,
 )
 from practika.videos.rules import quarantine_key
 
@@ -56,6 +58,7 @@ class StoredVideo:
     upload_id: str | None
     object_etag: str | None
     source_key: str | None = None  # the validated copy clips are cut from (absent on older records)
+    upload_slot: int | None = None  # the pending-upload slot it holds until its file arrives
 
 
 def _table() -> Any:
@@ -112,7 +115,13 @@ def create_video(
         # The first upload of a day passes the counter's condition whatever its size.
         raise DailyBytesExceeded()
     table_name = storage_settings().table_name
-    item = aws.dynamo_values({**video.model_dump(mode="json", exclude_none=True), **video_key(video.video_id)})
+    item = aws.dynamo_values(
+        {
+            **video.model_dump(mode="json", exclude_none=True),
+            **video_key(video.video_id),
+            **pages.list_key(video_list_pk(video.owner), video.created_at, video.video_id),
+        }
+    )
     item["upload_slot"] = slot
     if upload_id:
         item["upload_id"] = upload_id
@@ -170,6 +179,7 @@ def _load(item: dict[str, Any]) -> StoredVideo:
         upload_id=item.get("upload_id"),
         object_etag=item.get("object_etag"),
         source_key=item.get("source_key"),
+        upload_slot=int(item["upload_slot"]) if item.get("upload_slot") is not None else None,
     )
 
 
@@ -185,6 +195,80 @@ def get_owned(video_id: str, owner: str) -> StoredVideo:
     if stored is None or stored.video.owner != owner:
         raise NotFound("no such video", details={"video_id": video_id})
     return stored
+
+
+@tracer.capture_method
+def list_owned(owner: str, *, limit: int, cursor: str | None, status: str | None) -> tuple[list[Video], str | None]:
+    items, next_cursor = pages.newest_first(_table(), video_list_pk(owner), limit=limit, cursor=cursor, status=status)
+    return [Video.model_validate(item) for item in items], next_cursor
+
+
+@tracer.capture_method
+def mark_deleting(video_id: str, owner: str) -> StoredVideo:
+    """Flag the video as being deleted (clip requests are refused from here on); NotFound when it is gone."""
+    try:
+        answer = _table().update_item(
+            Key=video_key(video_id),
+            UpdateExpression="SET deleting_at = if_not_exists(deleting_at, :now)",
+            ConditionExpression="#owner = :owner",
+            ExpressionAttributeNames={"#owner": "owner"},
+            ExpressionAttributeValues={":owner": owner, ":now": clock.iso_seconds()},
+            ReturnValues="ALL_NEW",
+        )
+    except ClientError as error:
+        if _is_condition_failure(error):
+            raise NotFound("no such video", details={"video_id": video_id}) from None
+        raise
+    return _load(answer["Attributes"])
+
+
+@tracer.capture_method
+def delete_records(stored: StoredVideo) -> None:
+    """The video's record, and its pending-upload slot if it still holds one.
+
+    The owner's day counter stays: bytes handed out today were handed out, deleted or not.
+    """
+    video = stored.video
+    if video.status == VideoStatus.AWAITING_UPLOAD:
+        _release_slot(video.owner, stored.upload_slot, video.video_id)
+    _table().delete_item(Key=video_key(video.video_id))
+
+
+@tracer.capture_method
+def extend_pending(stored: StoredVideo, pending_until: int) -> bool:
+    """Hold the pending-upload slot as long as the new URLs last, while the video still awaits its file
+    and the slot is still its own; False otherwise."""
+    video_id, owner = stored.video.video_id, stored.video.owner
+    slot = _slot_key(owner, stored.upload_slot) if stored.upload_slot is not None else None
+    table_name = storage_settings().table_name
+    try:
+        _table().client.transact_write_items(
+            TransactItems=[
+                {
+                    "ConditionCheck": {
+                        "TableName": table_name,
+                        "Key": video_key(video_id),
+                        "ConditionExpression": "#status = :awaiting AND attribute_not_exists(deleting_at)",
+                        "ExpressionAttributeNames": {"#status": "status"},
+                        "ExpressionAttributeValues": {":awaiting": VideoStatus.AWAITING_UPLOAD.value},
+                    }
+                },
+                {
+                    "Update": {
+                        "TableName": table_name,
+                        "Key": slot or _owner_key(owner, f"PENDING#{video_id}"),
+                        "UpdateExpression": "SET expires_at = :until",
+                        "ConditionExpression": "video_id = :id",
+                        "ExpressionAttributeValues": {":until": pending_until, ":id": video_id},
+                    }
+                },
+            ]
+        )
+    except ClientError as error:
+        if aws.error_code(error) == "TransactionCanceledException":
+            return False
+        raise
+    return True
 
 
 @tracer.capture_method
@@ -303,10 +387,15 @@ def presign_post(key: str, content_type: str, size_bytes: int, expiry_s: int) ->
 def start_multipart(key: str, content_type: str, sizes: list[int], expiry_s: int) -> tuple[str, list[PartUrl]]:
     """A multipart upload and one URL per part, each signing its part's Content-Length (`sizes`, in order):
     S3 refuses a part of any other size, so the parts cannot add up to more than was declared."""
+    bucket = storage_settings().uploads_bucket
+    upload_id = aws.client("s3").create_multipart_upload(Bucket=bucket, Key=key, ContentType=content_type)["UploadId"]
+    return upload_id, presign_parts(key, upload_id, sizes, expiry_s)
+
+
+def presign_parts(key: str, upload_id: str, sizes: list[int], expiry_s: int) -> list[PartUrl]:
     s3 = aws.client("s3")
     bucket = storage_settings().uploads_bucket
-    upload_id = s3.create_multipart_upload(Bucket=bucket, Key=key, ContentType=content_type)["UploadId"]
-    urls = [
+    return [
         PartUrl(
             part_number=number,
             url=s3.generate_presigned_url(
@@ -323,7 +412,18 @@ def start_multipart(key: str, content_type: str, sizes: list[int], expiry_s: int
         )
         for number, size in enumerate(sizes, start=1)
     ]
-    return upload_id, urls
+
+
+@tracer.capture_method
+def multipart_open(key: str, upload_id: str) -> bool:
+    """Whether the multipart upload still takes parts (not completed, aborted or expired)."""
+    try:
+        aws.client("s3").list_parts(Bucket=storage_settings().uploads_bucket, Key=key, UploadId=upload_id, MaxParts=1)
+    except ClientError as error:
+        if aws.error_code(error) == "NoSuchUpload":
+            return False
+        raise
+    return True
 
 
 @tracer.capture_method
@@ -421,3 +521,18 @@ def move_out_of_uploads(bucket: str, key: str, mode: Literal["quarantine", "dele
         s3.copy({"Bucket": bucket, "Key": key}, bucket, target)
     s3.delete_object(Bucket=bucket, Key=key)
     return target
+
+
+@tracer.capture_method
+def delete_objects(video_id: str, upload_id: str | None) -> None:
+    """The video's bytes: its upload, its validated and quarantine copies, any unfinished multipart upload."""
+    key = upload_object_key(video_id)
+    if upload_id:
+        abort_multipart(key, upload_id)
+    s3 = aws.client("s3")
+    bucket = storage_settings().uploads_bucket
+    # Validated copies are keyed by ETag (validated/<video_id>/<etag>): every one under the video's prefix.
+    copies = s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=f"validated/{video_id}/")
+    validated = [item["Key"] for page in copies for item in page.get("Contents", [])]
+    for target in (key, *validated, quarantine_key(key)):
+        s3.delete_object(Bucket=bucket, Key=target)

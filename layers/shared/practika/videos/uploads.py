@@ -125,7 +125,8 @@ def _claim_slot_and_create(video: Video, upload_id: str | None, now: datetime, p
     raise _pending_quota(video.owner, limit)
 
 
-def _owned(owner: str, video_id: str) -> store.StoredVideo:
+def owned(owner: str, video_id: str) -> store.StoredVideo:
+    """The caller's video; NotFound for a malformed id, a missing video and someone else's alike."""
     if not is_video_id(video_id):
         raise NotFound("no such video", details={"video_id": video_id})
     return store.get_owned(video_id, owner)
@@ -135,13 +136,13 @@ def _owned(owner: str, video_id: str) -> store.StoredVideo:
 def describe_video(owner: str, video_id: str) -> VideoView:
     logger.append_keys(video_id=video_id)
     tracer.put_annotation(key="video_id", value=video_id)
-    return VideoView.of(_owned(owner, video_id).video)
+    return VideoView.of(owned(owner, video_id).video)
 
 
 @tracer.capture_method
 def complete_upload(owner: str, video_id: str, request: CompleteUploadRequest) -> VideoView:
     """Assemble the parts of a multipart upload; repeating the call after success answers the same."""
-    stored = _owned(owner, video_id)
+    stored = owned(owner, video_id)
     video, upload_id = stored.video, stored.upload_id
     logger.append_keys(video_id=video_id)
     tracer.put_annotation(key="video_id", value=video_id)
