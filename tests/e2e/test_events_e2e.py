@@ -17,9 +17,9 @@ from standardwebhooks import Webhook
 
 from devstack.__main__ import DEFAULT_WEBHOOK_SECRET
 from practika.events import signing
+from stacktools.client import wait_for
 from tests.clipfactory import make_source
 from tests.e2e import clients
-from tests.e2e.conftest import wait_for
 
 CLIP = {"start_s": 0.5, "end_s": 2.5, "mode": "fast"}
 

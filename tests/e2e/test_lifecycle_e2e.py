@@ -16,10 +16,10 @@ import pytest
 import requests
 
 from devstack.openapi import DOCUMENT
+from stacktools.client import wait_for
 from tests import mediafactory
 from tests.clipfactory import make_source
 from tests.e2e import clients
-from tests.e2e.conftest import wait_for
 
 CLIP = {"start_s": 0.5, "end_s": 2.5, "mode": "accurate"}
 PART_BYTES = int(mediafactory.STACK_PARAMS["MultipartPartBytes"])
