@@ -122,6 +122,7 @@ def _create_event_buses(stack: Stack, events: Any) -> None:
         arn = events.create_event_bus(Name=name)["EventBusArn"]
         stack.resolver.refs[logical_id] = name
         stack.resolver.attributes[(logical_id, "Arn")] = arn
+        stack.resolver.attributes[(logical_id, "Name")] = name
         stack.resources[logical_id] = name
     buses = {stack.resources[lid] for lid in _by_type(stack.template, "AWS::Events::EventBus")}
     for logical_id, resource in _by_type(stack.template, "AWS::Events::Rule").items():

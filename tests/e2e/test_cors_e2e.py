@@ -40,7 +40,7 @@ def test_the_api_answers_a_preflight_itself_without_a_token(api, page_origin):
 
     assert answer.status_code == 204
     assert answer.headers["access-control-allow-origin"] == page_origin
-    assert answer.headers["access-control-allow-methods"] == "GET,POST"
+    assert answer.headers["access-control-allow-methods"] == "GET,POST,DELETE"
     assert answer.headers["access-control-allow-headers"] == "authorization,content-type"
     assert answer.headers["access-control-max-age"] == "3600"
     assert "access-control-allow-credentials" not in answer.headers
