@@ -1,8 +1,9 @@
 """DynamoDB stream event source mappings with Lambda's semantics, over moto's stream API.
 
-Records of each shard in order, in batches of the template's BatchSize; a batch the function
-fails is retried (from the first failed record when it answers with batchItemFailures, as
-ReportBatchItemFailures does) until it passes, so nothing after it is handed over first.
+Records of each shard in order from the start of the stream (the stack is new), in batches of
+the template's BatchSize; a batch the function fails is retried (from the first failed record
+when it answers with batchItemFailures, as ReportBatchItemFailures does) until it passes, so
+nothing after it is handed over first.
 """
 
 import base64
@@ -49,26 +50,30 @@ class StreamPoller:
         self.thread.join(timeout=5)
 
     def _run(self) -> None:
-        iterators: dict[str, str] = {}
+        # The last sequence number handed over per shard. Each poll asks for a fresh iterator after it:
+        # moto restores a table from a deep copy when a transaction is cancelled, which leaves an old
+        # iterator reading a shard that no longer grows.
+        done: dict[str, str | None] = {}
         while not self._stop.is_set():
+            busy = False
             try:
                 shards = self.streams.describe_stream(StreamArn=self.stream_arn)["StreamDescription"]["Shards"]
                 for shard in shards:
-                    if shard["ShardId"] not in iterators:
-                        iterators[shard["ShardId"]] = self.streams.get_shard_iterator(
-                            StreamArn=self.stream_arn, ShardId=shard["ShardId"], ShardIteratorType="TRIM_HORIZON"
-                        )["ShardIterator"]
-                busy = False
-                for shard_id, iterator in list(iterators.items()):
-                    answer = self.streams.get_records(ShardIterator=iterator, Limit=self.batch_size)
-                    records = answer.get("Records", [])
-                    if records:
+                    shard_id = shard["ShardId"]
+                    after = done.get(shard_id)
+                    where = (
+                        {"ShardIteratorType": "AFTER_SEQUENCE_NUMBER", "SequenceNumber": after}
+                        if after
+                        else {"ShardIteratorType": "TRIM_HORIZON"}
+                    )
+                    iterator = self.streams.get_shard_iterator(StreamArn=self.stream_arn, ShardId=shard_id, **where)
+                    records = self.streams.get_records(ShardIterator=iterator["ShardIterator"], Limit=self.batch_size)
+                    if records.get("Records"):
                         busy = True
-                        self._deliver(records)
-                    iterators[shard_id] = answer.get("NextShardIterator") or iterator
+                        self._deliver(records["Records"])
+                        done[shard_id] = records["Records"][-1]["dynamodb"]["SequenceNumber"]
             except Exception as error:  # noqa: BLE001 - the poller outlives a failed poll, as Lambda's does
                 self.log(f"stream poll failed for {self.runtime.spec.logical_id}: {error}")
-                busy = False
             if not busy:
                 self._stop.wait(0.2)
 
