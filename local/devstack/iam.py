@@ -291,6 +291,12 @@ def _requests(response: Any, caller: _Caller, action: str, resource: str) -> Ite
         yield policy.Request(action.removesuffix("Batch"), resource)
     elif caller.service == "sns":
         yield policy.Request(action, str(response._get_param("TopicArn") or resource))
+    elif caller.service == "events":
+        # PutEvents is authorized on each entry's bus (a name means this account's bus of that name).
+        for entry in _json_body(response).get("Entries") or [{}]:
+            bus = str(entry.get("EventBusName") or "default")
+            arn = bus if bus.startswith("arn:") else f"arn:aws:events:{caller.region}:{ACCOUNT_ID}:event-bus/{bus}"
+            yield policy.Request(action, arn)
     else:
         yield policy.Request(action, resource)
 
@@ -359,6 +365,8 @@ def _dynamodb_request(caller: _Caller, action: str, operation: dict[str, Any]) -
 
     table = str(operation.get("TableName", "*"))
     arn = f"arn:aws:dynamodb:{caller.region}:{ACCOUNT_ID}:table/{table}"
+    if operation.get("IndexName"):  # a Query or Scan of an index is authorized on the index's ARN
+        arn += f"/index/{operation['IndexName']}"
     context: dict[str, list[str]] = {}
     item = operation.get("Key") or operation.get("Item")
     if item:

@@ -62,8 +62,8 @@ def test_every_function_gets_its_own_role_session_not_the_stack_root_key(stack):
 @pytest.mark.parametrize(
     ("function", "service", "call"),
     [
-        # UploadApiFunction writes uploads/ but may not delete what users uploaded.
-        ("UploadApiFunction", "s3", lambda c, r: c.delete_object(Bucket=r["UploadsBucket"], Key="uploads/x")),
+        # UploadApiFunction erases a video's clip files on DELETE /videos/{id} but never writes one.
+        ("UploadApiFunction", "s3", lambda c, r: c.put_object(Bucket=r["ClipsBucket"], Key="clips/x", Body=b"x")),
         # ValidateFunction updates videos; it never creates items.
         (
             "ValidateFunction",
@@ -75,22 +75,24 @@ def test_every_function_gets_its_own_role_session_not_the_stack_root_key(stack):
         # The router's AppTable grant holds only for THREAD# partition keys (dynamodb:LeadingKeys).
         ("AlarmRouterFunction", "dynamodb", lambda c, r: c.get_item(**_key(r["AppTable"], "VIDEO#x"))),
         ("HealthFunction", "s3", lambda c, r: c.get_object(Bucket=r["UploadsBucket"], Key="uploads/x")),
-        # A transaction is authorized item by item: UploadApiFunction may Put, never Delete.
+        # A transaction is authorized item by item: UploadApiFunction may write AppTable, no other table.
         (
             "UploadApiFunction",
             "dynamodb",
-            lambda c, r: c.transact_write_items(TransactItems=[{"Delete": _key(r["AppTable"], "VIDEO#x")}]),
+            lambda c, r: c.transact_write_items(
+                TransactItems=[{"Put": {"TableName": r["IdempotencyTable"], "Item": {"id": {"S": "x"}}}}]
+            ),
         ),
         # Only SQS-triggered functions get SAM's AWSLambdaSQSQueueExecutionRole (their pollers use it).
         ("ClipApiFunction", "sqs", lambda c, r: c.receive_message(QueueUrl=r["ClipQueue"], VisibilityTimeout=0)),
     ],
     ids=[
-        "upload-api-deletes-an-upload",
+        "upload-api-writes-a-clip",
         "validate-puts-an-item",
         "clip-api-sends-to-ingest",
         "router-reads-a-video",
         "health-reads-an-upload",
-        "upload-api-deletes-in-a-transaction",
+        "upload-api-writes-another-table-in-a-transaction",
         "clip-api-polls-the-clip-queue",
     ],
 )
