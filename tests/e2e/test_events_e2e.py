@@ -74,7 +74,9 @@ def resend_upload_event(aws_client: Callable[[str], Any], stack: Any, video_id: 
     """The S3 notification of an upload, delivered again (S3 delivers at least once)."""
     s3 = aws_client("s3")
     bucket = stack.resources["UploadsBucket"]
-    head = s3.head_object(Bucket=bucket, Key=f"validated/{video_id}")  # the upload's bytes, kept on validation
+    # The upload's bytes, kept on validation as validated/<video_id>/<etag>.
+    kept = s3.list_objects_v2(Bucket=bucket, Prefix=f"validated/{video_id}/")["Contents"][0]["Key"]
+    head = s3.head_object(Bucket=bucket, Key=kept)
     record = {
         "eventName": "ObjectCreated:Post",
         "s3": {
