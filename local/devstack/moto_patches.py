@@ -21,20 +21,26 @@ _DYNAMODB_LOCK = threading.RLock()
 
 
 def serialize_dynamodb() -> None:
-    """Run moto's DynamoDB requests one at a time (idempotent)."""
+    """Run moto's DynamoDB and DynamoDB Streams requests one at a time (idempotent).
+
+    Streams too: a cancelled transaction restores the table (its stream shard and sequence counter
+    included) from a copy, so a stream read in the middle of one could hand over a record that is then
+    rolled back and whose sequence number the next real write reuses: that write's event was skipped.
+    """
     from moto.dynamodb.responses import DynamoHandler
+    from moto.dynamodbstreams.responses import DynamoDBStreamsHandler
 
-    if getattr(DynamoHandler.call_action, "_devstack_serialized", False):
-        return
-    original = DynamoHandler.call_action
+    for handler in (DynamoHandler, DynamoDBStreamsHandler):
+        original = handler.call_action
+        if getattr(original, "_devstack_serialized", False):
+            continue
 
-    @functools.wraps(original)
-    def call_action(self: Any) -> Any:
-        with _DYNAMODB_LOCK:
-            return original(self)
+        def call_action(self: Any, _original: Any = original) -> Any:
+            with _DYNAMODB_LOCK:
+                return _original(self)
 
-    call_action._devstack_serialized = True  # type: ignore[attr-defined]
-    DynamoHandler.call_action = call_action  # type: ignore[method-assign]
+        call_action._devstack_serialized = True  # type: ignore[attr-defined]
+        handler.call_action = call_action  # type: ignore[method-assign]
 
 
 _RANGED = threading.local()
