@@ -107,6 +107,13 @@ class CountingProxy:
                         return
                     started, sent = time.perf_counter(), 0
                     while chunk := answer.read(CHUNK):
+                        sent += len(chunk)
+                        if link is not None:
+                            # This connection's pace: a chunk leaves only when the link would have
+                            # delivered its last byte, so the final chunk cannot arrive early.
+                            ahead = started + sent / link.bytes_per_s - time.perf_counter()
+                            if ahead > 0:
+                                time.sleep(ahead)
                         try:
                             self.wfile.write(chunk)
                         except (BrokenPipeError, ConnectionResetError):
@@ -114,11 +121,6 @@ class CountingProxy:
                             return
                         if entry is not None:
                             counter.add_bytes(entry, len(chunk))
-                        sent += len(chunk)
-                        if link is not None:  # this connection's pace: no faster than bytes_per_s
-                            ahead = started + sent / link.bytes_per_s - time.perf_counter()
-                            if ahead > 0:
-                                time.sleep(ahead)
                 finally:
                     upstream_conn.close()
 
