@@ -40,6 +40,7 @@ def put_sources(s3: Any, bucket: str) -> dict[int, dict[str, Any]]:
         s3.upload_file(str(path), bucket, key)
         placed[minutes] = {
             "minutes": minutes,
+            "bucket": bucket,
             "key": key,
             "path": path,
             "size_bytes": path.stat().st_size,
@@ -98,15 +99,18 @@ def _s3_through(endpoint: str) -> Any:
 
 
 def ours_clip(
-    proxy: CountingProxy, bucket: str, key: str, start_s: float, mode: str, length_s: float = CLIP_S
+    proxy: CountingProxy, src: dict[str, Any], start_s: float, mode: str, length_s: float = CLIP_S
 ) -> dict[str, Any]:
-    """The clip worker's path: presign, then `cut_clip` seeking over HTTP range reads."""
+    """The clip worker's path: presign, then `cut_clip` seeking over HTTP range reads, its requests
+    sized from the source's byte rate as the worker does from the video's record."""
     from practika.media.cut import cut_clip
 
     proxy.counter.reset()
     cpu0, t0 = _child_cpu_s(), time.perf_counter()
-    url = _via(_presign(bucket, key), proxy)
-    with cut_clip(url, start_s=start_s, end_s=start_s + length_s, mode=mode, timeout_s=600) as result:
+    url = _via(_presign(src["bucket"], src["key"]), proxy)
+    rate = src["size_bytes"] / src["duration_s"]
+    end_s = start_s + length_s
+    with cut_clip(url, start_s=start_s, end_s=end_s, mode=mode, timeout_s=600, source_bytes_per_s=rate) as result:
         clip = {
             "duration_s": result.duration_s,
             "start_s": result.start_s,
@@ -118,19 +122,20 @@ def ours_clip(
     return {"wall_s": wall, "cpu_s": _child_cpu_s() - cpu0, **proxy.counter.snapshot(), "clip": clip}
 
 
-def full_reencode_clip(proxy: CountingProxy, bucket: str, key: str, start_s: float, length_s: float) -> dict[str, Any]:
+def full_reencode_clip(proxy: CountingProxy, src: dict[str, Any], start_s: float, length_s: float) -> dict[str, Any]:
     """Accurate clips before smart cuts (and the fallback for sources they do not handle): one read
-    of the source over range requests, every frame re-encoded."""
+    of the source over range requests of the same size as ours, every frame re-encoded."""
     from practika.media import cut, tools
 
     proxy.counter.reset()
     workdir = Path(tempfile.mkdtemp(prefix="bench-full-"))
     try:
         cpu0, t0 = _child_cpu_s(), time.perf_counter()
-        url = _via(_presign(bucket, key), proxy)
-        tools.run(
-            cut.build_command(url, workdir / "clip.mp4", seek_s=start_s, end_s=start_s + length_s, mode="accurate"), 900
-        )
+        url = _via(_presign(src["bucket"], src["key"]), proxy)
+        size = cut.request_bytes(src["size_bytes"] / src["duration_s"], length_s)
+        end_s = start_s + length_s
+        clip = workdir / "clip.mp4"
+        tools.run(cut.build_command(url, clip, seek_s=start_s, end_s=end_s, mode="accurate", request_size=size), 900)
         return {"wall_s": time.perf_counter() - t0, "cpu_s": _child_cpu_s() - cpu0, **proxy.counter.snapshot()}
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
@@ -186,7 +191,7 @@ def clip_section(
     for minutes, src in placed.items():
         start = round(src["duration_s"] / 2 + 0.37, 3)  # mid-file, between key frames
         for mode in MODES:
-            ours = _median_run([ours_clip(proxy, bucket, src["key"], start, mode) for _ in range(repeats)])
+            ours = _median_run([ours_clip(proxy, src, start, mode) for _ in range(repeats)])
             naive = _median_run([naive_clip(proxy, bucket, src["key"], start, mode) for _ in range(1)])
             row = {
                 "minutes": minutes,
@@ -268,14 +273,14 @@ def physical_floor(src: dict[str, Any], start_s: float, end_s: float) -> int:
     return int(src["moov_bytes"]) + spanned
 
 
-def length_section(proxy: CountingProxy, bucket: str, src: dict[str, Any], repeats: int, log: Any) -> dict[str, Any]:
+def length_section(proxy: CountingProxy, src: dict[str, Any], repeats: int, log: Any) -> dict[str, Any]:
     """Fast, smart-accurate and fully re-encoded clips of growing length from one source, on `proxy`."""
     rows = []
     start = round(src["duration_s"] / 2 + 0.37, 3)
     for length in LENGTHS_S:
-        fast = _median_run([ours_clip(proxy, bucket, src["key"], start, "fast", length) for _ in range(repeats)])
-        smart = _median_run([ours_clip(proxy, bucket, src["key"], start, "accurate", length) for _ in range(repeats)])
-        full = full_reencode_clip(proxy, bucket, src["key"], start, length)
+        fast = _median_run([ours_clip(proxy, src, start, "fast", length) for _ in range(repeats)])
+        smart = _median_run([ours_clip(proxy, src, start, "accurate", length) for _ in range(repeats)])
+        full = full_reencode_clip(proxy, src, start, length)
         floor = physical_floor(src, start, start + length)
         rows.append(
             {"length_s": length, "start_s": start, "fast": fast, "smart": smart, "full": full, "floor_bytes": floor}

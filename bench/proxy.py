@@ -6,7 +6,8 @@ client's socket is counted, so a reader that hangs up early is charged for what 
 (open-ended ranges included), not for the whole object.
 
 A `Link` makes the proxy behave like S3 seen from Lambda instead of loopback: every request waits
-`first_byte_s` before its answer starts, and each connection's body is paced to `bytes_per_s`.
+`first_byte_s` before its answer starts, each connection's body is paced to `bytes_per_s`, and all
+connections together share `function_bytes_per_s` (a Lambda function's network interface).
 Loopback (no link) is about 12 ms per request and 230 MB/s here.
 """
 
@@ -24,13 +25,33 @@ CHUNK = 64 * 1024
 
 @dataclass(frozen=True)
 class Link:
-    """Time to first byte of every request, and throughput of one connection (bench/README cites both)."""
+    """Time to first byte of every request, throughput of one connection, and of all connections
+    together (bench/README cites all three); `function_bytes_per_s=None` leaves the total unbounded."""
 
     first_byte_s: float
     bytes_per_s: float
+    function_bytes_per_s: float | None = None
 
     def describe(self) -> str:
-        return f"{self.first_byte_s * 1000:.0f} ms to first byte, {self.bytes_per_s / 1e6:.0f} MB/s per connection"
+        shared = f", {self.function_bytes_per_s / 1e6:.0f} MB/s in all" if self.function_bytes_per_s else ""
+        return (
+            f"{self.first_byte_s * 1000:.0f} ms to first byte, {self.bytes_per_s / 1e6:.0f} MB/s per connection{shared}"
+        )
+
+
+class SharedPace:
+    """One pipe for every connection: each chunk is booked after the chunks booked before it."""
+
+    def __init__(self, bytes_per_s: float) -> None:
+        self._bytes_per_s = bytes_per_s
+        self._lock = threading.Lock()
+        self._free_at = 0.0
+
+    def book(self, count: int) -> float:
+        """When the pipe will have delivered `count` more bytes (perf_counter time)."""
+        with self._lock:
+            self._free_at = max(time.perf_counter(), self._free_at) + count / self._bytes_per_s
+            return self._free_at
 
 
 _HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "proxy-connection", "te", "upgrade"}
@@ -80,6 +101,7 @@ class CountingProxy:
         self.link = link
         counter, host, port = self.counter, target.hostname or "127.0.0.1", target.port or 80
         link = self.link
+        shared = SharedPace(link.function_bytes_per_s) if link and link.function_bytes_per_s else None
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
@@ -109,9 +131,12 @@ class CountingProxy:
                     while chunk := answer.read(CHUNK):
                         sent += len(chunk)
                         if link is not None:
-                            # This connection's pace: a chunk leaves only when the link would have
-                            # delivered its last byte, so the final chunk cannot arrive early.
-                            ahead = started + sent / link.bytes_per_s - time.perf_counter()
+                            # A chunk leaves only when the link would have delivered its last byte, on
+                            # this connection and on the function's shared pipe, so none arrives early.
+                            due = started + sent / link.bytes_per_s
+                            if shared is not None:
+                                due = max(due, shared.book(len(chunk)))
+                            ahead = due - time.perf_counter()
                             if ahead > 0:
                                 time.sleep(ahead)
                         try:

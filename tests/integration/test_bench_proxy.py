@@ -3,6 +3,7 @@
 import threading
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -57,3 +58,28 @@ def test_a_link_adds_its_first_byte_latency_and_caps_a_connections_throughput(up
     assert 0.45 <= slow < 2.0
     assert fast < 0.3
     assert linked.counter.snapshot() == loopback.counter.snapshot() == {"bytes": len(BODY), "requests": 1}
+
+
+def test_connections_at_once_share_the_functions_bandwidth(upstream):
+    # Given links of 4 MB/s per connection, one without a total and one of 4 MB/s for all connections
+    each_alone = CountingProxy(upstream, Link(first_byte_s=0.0, bytes_per_s=4e6)).start()
+    shared = CountingProxy(upstream, Link(first_byte_s=0.0, bytes_per_s=4e6, function_bytes_per_s=4e6)).start()
+    try:
+        # When 1 MB is read through each on two connections at once
+        apart, together = two_at_once(each_alone), two_at_once(shared)
+    finally:
+        each_alone.stop()
+        shared.stop()
+
+    # Then two connections each get their own 4 MB/s on the first (0.25 s for both), and share 4 MB/s
+    # on the second (2 MB in 0.5 s), as on a function's network interface
+    assert 0.5 <= together < 2.0
+    assert apart < together
+    assert shared.counter.snapshot() == {"bytes": 2 * len(BODY), "requests": 2}
+
+
+def two_at_once(proxy: CountingProxy) -> float:
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        started = time.perf_counter()
+        list(pool.map(lambda _: timed_get(proxy), range(2)))
+        return time.perf_counter() - started

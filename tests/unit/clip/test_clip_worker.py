@@ -34,6 +34,7 @@ class Fakes:
         self.released = 0
         self.cut_error: CutError | None = None
         self.cut_calls = 0
+        self.cut_bytes_per_s: float | None = None
         self.missing_for = 0  # how many more reads find no record (a job that arrived before its record)
         self.reads = 0
         self.on_read: dict[int, Clip] = {}  # the record as another writer leaves it before read n
@@ -52,8 +53,8 @@ class Fakes:
     def release(self, clip_id: str) -> None:
         self.released += 1
 
-    def presign_source(self, video_id: str, *, expires_s: int) -> str:
-        return "https://uploads.example/uploads/vid_1?sig"
+    def presign_source(self, video_id: str, *, expires_s: int) -> clip_store.SourceRead:
+        return clip_store.SourceRead("https://uploads.example/uploads/vid_1?sig", bytes_per_s=312_500.0)
 
     def upload_clip(self, path: Path, key: str) -> None:
         self.uploaded.append(key)
@@ -69,8 +70,11 @@ class Fakes:
         return self.clip
 
     @contextmanager
-    def cut_clip(self, url: str, *, start_s: float, end_s: float, mode: str, timeout_s: float):
+    def cut_clip(
+        self, url: str, *, start_s: float, end_s: float, mode: str, timeout_s: float, source_bytes_per_s: float | None
+    ):
         self.cut_calls += 1
+        self.cut_bytes_per_s = source_bytes_per_s
         if self.cut_error:
             raise self.cut_error
         yield CutResult(Path("/tmp/x.mp4"), 2.0, 4.6, 2.6, 2.6, 2.5, 1234, 5678)
@@ -95,6 +99,8 @@ def test_a_job_cuts_uploads_and_marks_the_clip_ready_with_the_measured_times(fak
     assert done is not None and done.status == ClipStatus.READY
     assert done.actual == ClipTimes(start_s=2.0, end_s=4.6, duration_s=2.6)
     assert fakes.uploaded == [f"clips/vid_1/{QUEUED.clip_id}.mp4"]
+    # and the cut's range requests were sized from the source's byte rate
+    assert fakes.cut_bytes_per_s == 312_500.0
 
 
 def test_a_finished_clip_is_never_cut_again(fakes):

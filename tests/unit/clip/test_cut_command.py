@@ -111,3 +111,27 @@ def test_a_failed_tool_is_transient_only_for_network_trouble(monkeypatch):
 
     assert (network.value.code, network.value.transient) == ("source_unreachable", True)
     assert (corrupt.value.code, corrupt.value.transient) == ("cut_failed", False)
+
+
+@pytest.mark.parametrize(
+    ("bytes_per_s", "length_s", "expected"),
+    [
+        # A 10 s clip of 720p at 2.5 Mb/s spans about 3.75 MB: read in requests of half that
+        (312_500, 10.0, 1_875_000),
+        # A minute of it would be 9.7 MB requests: capped, S3 keeps streaming a request after a seek
+        (312_500, 60.0, cut.MAX_REQUEST_BYTES),
+        # A low bitrate, or a source whose duration validation did not measure: the smallest size
+        (20_000, 10.0, cut.MIN_REQUEST_BYTES),
+        (None, 10.0, cut.MIN_REQUEST_BYTES),
+    ],
+)
+def test_range_requests_are_sized_to_about_half_the_bytes_the_clip_spans(bytes_per_s, length_s, expected):
+    assert cut.request_bytes(bytes_per_s, length_s) == expected
+
+
+def test_the_request_size_reaches_the_inputs_range_options():
+    args = cut.build_command(URL, Path("/tmp/c.mp4"), seek_s=2.5, end_s=4.5, mode="fast", request_size=3_000_000)
+    before_input = args[: args.index("-i")]
+
+    assert before_input[before_input.index("-request_size") + 1] == "3000000"
+    assert before_input[before_input.index("-initial_request_size") + 1] == str(tools.INITIAL_REQUEST_BYTES)

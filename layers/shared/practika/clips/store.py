@@ -6,6 +6,7 @@ late or duplicated message can never move a finished clip back or cut it again.
 """
 
 import time
+from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -334,7 +335,16 @@ def delete_clip_object(clip: Clip) -> None:
 
 
 @tracer.capture_method
-def presign_source(video_id: str, *, expires_s: int) -> str:
+@dataclass(frozen=True)
+class SourceRead:
+    """How the worker reads a video: a short-lived GET, and the source's bytes per second of media
+    (None when validation did not measure its duration), which sizes the cut's range requests."""
+
+    url: str
+    bytes_per_s: float | None
+
+
+def presign_source(video_id: str, *, expires_s: int) -> SourceRead:
     """A short-lived GET for the source, after checking it is still there (a 404 is final, not transient).
 
     The source is the copy validation made under validated/, which no upload URL can write. Videos
@@ -355,7 +365,9 @@ def presign_source(video_id: str, *, expires_s: int) -> str:
     if validated_etag and str(head["ETag"]).strip('"') != validated_etag:
         raise SourceReplaced(f"the video's object {key} changed after validation")
     url: str = s3.generate_presigned_url("get_object", Params={"Bucket": bucket, "Key": key}, ExpiresIn=expires_s)
-    return url
+    media = stored.video.media if stored else None
+    duration_s = media.duration_s if media else 0
+    return SourceRead(url, int(head["ContentLength"]) / duration_s if duration_s > 0 else None)
 
 
 @tracer.capture_method

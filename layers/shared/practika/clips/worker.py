@@ -135,13 +135,14 @@ def process_clip(
     logger.append_keys(video_id=clip.video_id)
     started = time.perf_counter()
     try:
-        source_url = store.presign_source(clip.video_id, expires_s=int(budget_s) + 60)
+        source = store.presign_source(clip.video_id, expires_s=int(budget_s) + 60)
         with cut_clip(
-            source_url,
+            source.url,
             start_s=clip.requested.start_s,
             end_s=clip.requested.end_s,
             mode=clip.requested.mode.value,
             timeout_s=budget_s,
+            source_bytes_per_s=source.bytes_per_s,
         ) as result:
             problem = output_problem(result, clip.requested, clip_output_limits())
             if problem is not None:

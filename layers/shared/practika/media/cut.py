@@ -59,12 +59,19 @@ _TRANSIENT_STDERR = re.compile(
     r"|Server returned 403|Network is unreachable|Temporary failure in name resolution",
     re.IGNORECASE,
 )
-# Range requests after the first (media.tools.input_options): 1 MiB. A clip is a few MB read in one
-# run, where every request costs a round trip (about 12 ms on the local stack, more on S3): 256 KiB
-# requests made a 30-minute fast clip 21 GETs and 0.28 s, 1 MiB makes it 8 GETs and 0.20 s, for
-# 1.3 MB more read past the clip's ends (bench/).
+# Range requests after the first (media.tools.input_options) are sized to the clip. A cut reads the
+# source in a few round trips ffmpeg makes one after another (the head, the index, the first packets
+# for stream info, then the clip's bytes), each paying S3's time to first byte (60 ms or more from
+# Lambda): 256 KiB requests made a 10 s clip of a 30-minute source 21 GETs, 1 MiB 8 GETs and a 60 s
+# clip 23. About half the bytes the clip spans per request reads a clip in two or three: every seek
+# leaves the request before it streaming until the next one answers, so bigger requests buy fewer
+# round trips with bytes S3 sends for nothing (1-8 MiB: 10 s clips at x1.3 the bytes they span, 60 s
+# clips in 7 GETs instead of 23; bench/README).
 # Validation reads the index in small pieces and keeps its own, smaller sizes (media.probe).
-REQUEST_BYTES = 1024 * 1024
+MIN_REQUEST_BYTES = 1024 * 1024
+MAX_REQUEST_BYTES = 8 * 1024 * 1024
+# What a clip spans beyond its length: the seek lands up to a GOP early (2-4 s in camera files).
+_SPAN_MARGIN_S = 2.0
 _BYTES_READ = re.compile(r"Statistics: (\d+) bytes read")
 # The source's start time as ffmpeg's input dump states it: `-ss` and `-to` count from it.
 _SOURCE_START = re.compile(r"Duration: [^,]*, start: (-?[\d.]+)")
@@ -99,12 +106,20 @@ class CutResult:
     method: str = COPY
 
 
-def _input_options(url: str) -> dict[str, str]:
-    return tools.input_options(url, request_bytes=REQUEST_BYTES)
+def request_bytes(source_bytes_per_s: float | None, length_s: float) -> int:
+    """Range request size for cutting `length_s` seconds of a source of `source_bytes_per_s` (None:
+    not known, the smallest size)."""
+    if not source_bytes_per_s or source_bytes_per_s <= 0:
+        return MIN_REQUEST_BYTES
+    half_span = source_bytes_per_s * (length_s + _SPAN_MARGIN_S) / 2
+    return int(min(MAX_REQUEST_BYTES, max(MIN_REQUEST_BYTES, half_span)))
 
 
-def build_command(url: str, output: Path, *, seek_s: float, end_s: float, mode: str) -> list[str]:
-    """The ffmpeg command line for one cut (input seeking, locked input, MP4 output).
+def build_command(
+    url: str, output: Path, *, seek_s: float, end_s: float, mode: str, request_size: int = MIN_REQUEST_BYTES
+) -> list[str]:
+    """The ffmpeg command line for one cut (input seeking, locked input, MP4 output, range requests of
+    `request_size` bytes).
 
     A `fast` cut keeps the source's timestamps (`-copyts`, ending at `end_s`): `remux_to_zero`
     finishes it.
@@ -116,7 +131,7 @@ def build_command(url: str, output: Path, *, seek_s: float, end_s: float, mode: 
         "dn": None,
         "f": "mp4",
     }
-    input_options: dict[str, str | None] = dict(_input_options(url))
+    input_options: dict[str, str | None] = dict(tools.input_options(url, request_bytes=request_size))
     if mode == "fast":
         # No +faststart here: remux_to_zero writes the file that is kept, and a second pass over
         # this one would only be thrown away.
@@ -199,11 +214,21 @@ def probe_output(path: Path, timeout_s: float) -> dict[str, Any]:
 
 @tracer.capture_method
 @contextmanager
-def cut_clip(url: str, *, start_s: float, end_s: float, mode: str, timeout_s: float) -> Iterator[CutResult]:
+def cut_clip(
+    url: str,
+    *,
+    start_s: float,
+    end_s: float,
+    mode: str,
+    timeout_s: float,
+    source_bytes_per_s: float | None = None,
+) -> Iterator[CutResult]:
     """Cut [start_s, end_s) of the source at `url` into a temporary MP4, removed when the block ends.
 
     All tools together get `timeout_s`; one still running at the deadline is killed.
+    `source_bytes_per_s` (the source's size over its duration) sizes the range requests.
     """
+    request_size = request_bytes(source_bytes_per_s, end_s - start_s)
     deadline = time.monotonic() + timeout_s
     workdir = Path(tempfile.mkdtemp(prefix="clip-"))
     try:
@@ -214,13 +239,15 @@ def cut_clip(url: str, *, start_s: float, end_s: float, mode: str, timeout_s: fl
             # An accurate cut reads a little past the end: the input `-to` stops at the first packet
             # past it in decode order, before B-frames shown earlier than the end.
             copy_end_s = end_s if mode == "fast" else end_s + ACCURATE_READ_PAST_END_S
-            run = _run(build_command(url, copied, seek_s=start_s, end_s=copy_end_s, mode="fast"), _left(deadline))
+            copy = build_command(url, copied, seek_s=start_s, end_s=copy_end_s, mode="fast", request_size=request_size)
+            run = _run(copy, _left(deadline))
         except CutError as error:
             if mode == "fast" or error.transient:
                 raise
             # Streams an MP4 stream copy cannot hold (VP8, Vorbis): re-encode straight from S3.
             logger.info("stream copy failed, re-encoding from the source", error_code=error.code)
-            run = _run(build_command(url, output, seek_s=start_s, end_s=end_s, mode=mode), _left(deadline))
+            reencode = build_command(url, output, seek_s=start_s, end_s=end_s, mode=mode, request_size=request_size)
+            run = _run(reencode, _left(deadline))
             method = smart.REENCODE
         if method == smart.REENCODE:
             facts = probe_output(output, _left(deadline))
