@@ -684,3 +684,15 @@ def test_a_crashing_ffmpeg_is_retried_and_the_final_failure_says_how_many_attemp
     _, clip = get_clip(event, lambda_context, created["clip_id"])
     assert (status, again["status"]) == (200, "queued")
     assert clip["status"] == "ready"
+
+
+def test_the_worker_reads_a_source_with_its_byte_rate_from_the_record(stack, source):
+    # Given a ready video whose record says how long it lasts
+    video_id = put_video(stack, source)
+
+    # When the worker asks how to read it
+    read = clip_store.presign_source(video_id, expires_s=60)
+
+    # Then it gets a GET for the bytes and their rate (size over duration), which sizes its range requests
+    assert requests.get(read.url, timeout=10).content == source.path.read_bytes()
+    assert read.bytes_per_s == pytest.approx(source.path.stat().st_size / source.seconds)
