@@ -273,58 +273,35 @@ def test_a_validator_that_never_has_enough_time_parks_the_upload_in_the_dlq_with
     assert alarmed, "no alarm watches IngestDLQ"
 
 
-def test_a_clip_whose_job_cannot_be_queued_fails_the_request_and_leaves_nothing(fault_stack, faults, cases):
-    driver = Driver(fault_stack.description)
-    video = ready_video(driver, cases, "fault-enqueue")
+# A clip request whose job or record write fails inside ClipApiFunction, past the SDK's retries.
+CLIP_REQUEST_FAULTS = {
     # Three failures use up the SDK's three attempts of the first request's SendMessage.
-    faults(
-        [
-            {
-                "service": "sqs",
-                "operation": "SendMessage",
-                "function": "ClipApiFunction",
-                "error": "InternalError",
-                "times": 3,
-            }
-        ]
-    )
+    "job-not-queued": {"service": "sqs", "operation": "SendMessage", "error": "InternalError", "times": 3},
+    # Not retried by the SDK (DynamoDB's own retries absorb 9 throttles): the first request's write fails.
+    "record-not-written": {
+        "service": "dynamodb",
+        "operation": "TransactWriteItems",
+        "error": "TransactionCanceledException",
+        "status": 400,
+        "times": 1,
+    },
+}
+
+
+@pytest.mark.parametrize("name", CLIP_REQUEST_FAULTS)
+def test_a_clip_request_that_fails_inside_leaves_nothing_and_its_retry_is_cut_once(fault_stack, faults, cases, name):
+    driver = Driver(fault_stack.description)
+    video = ready_video(driver, cases, f"fault-{name}")
+    fault = CLIP_REQUEST_FAULTS[name]
+    faults([{**fault, "function": "ClipApiFunction"}])
     body = {"start_s": 0.4, "end_s": 1.4, "mode": "fast"}
 
     failed = driver.request_clip(video.user, video.video_id, body)
     retried = driver.request_clip(video.user, video.video_id, body)
 
-    # The failed request left no clip behind: the retry creates it (202, not 200 with a clip stuck in queued).
-    assert fired(fault_stack) == [3]
-    assert failed.status_code >= 500, failed.text
-    assert retried.status_code == 202, retried.text
-    clip = Asked(retried.json()["clip_id"], video.user, video.video_id, body, retried.status_code)
-    driver.wait_clips([clip], 60)
-    assert clip.status == "ready"
-    assert_accounted(driver, [video], [clip])
-
-
-def test_a_clip_whose_record_cannot_be_written_fails_the_request_and_its_retry_is_cut_once(fault_stack, faults, cases):
-    driver = Driver(fault_stack.description)
-    video = ready_video(driver, cases, "fault-record")
-    # Not retried by the SDK (DynamoDB's own retries absorb 9 throttles): the first request's write fails.
-    faults(
-        [
-            {
-                "service": "dynamodb",
-                "operation": "TransactWriteItems",
-                "function": "ClipApiFunction",
-                "error": "TransactionCanceledException",
-                "status": 400,
-                "times": 1,
-            }
-        ]
-    )
-    body = {"start_s": 0.6, "end_s": 1.6, "mode": "fast"}
-
-    failed = driver.request_clip(video.user, video.video_id, body)
-    retried = driver.request_clip(video.user, video.video_id, body)
-
-    assert fired(fault_stack) == [1]
+    # The failed request left no clip behind: the retry creates it (202, not 200 with a clip stuck in
+    # queued), and the clip is cut once.
+    assert fired(fault_stack) == [fault["times"]]
     assert failed.status_code >= 500, failed.text
     assert retried.status_code == 202, retried.text
     clip = Asked(retried.json()["clip_id"], video.user, video.video_id, body, retried.status_code)
