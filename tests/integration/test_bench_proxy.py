@@ -4,6 +4,7 @@ import threading
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -42,16 +43,22 @@ def timed_get(proxy: CountingProxy) -> float:
     return time.perf_counter() - started
 
 
+@contextmanager
+def proxies(upstream: str, *links: Link | None) -> Iterator[list[CountingProxy]]:
+    """One running proxy in front of `upstream` per link (None: loopback), stopped afterwards."""
+    running = [CountingProxy(upstream, link).start() for link in links]
+    try:
+        yield running
+    finally:
+        for proxy in running:
+            proxy.stop()
+
+
 def test_a_link_adds_its_first_byte_latency_and_caps_a_connections_throughput(upstream):
     # Given the proxy as loopback, and as a link of 200 ms to first byte and 4 MB/s per connection
-    loopback = CountingProxy(upstream).start()
-    linked = CountingProxy(upstream, Link(first_byte_s=0.2, bytes_per_s=4e6)).start()
-    try:
+    with proxies(upstream, None, Link(first_byte_s=0.2, bytes_per_s=4e6)) as (loopback, linked):
         # When 1 MB is read through each
         fast, slow = timed_get(loopback), timed_get(linked)
-    finally:
-        loopback.stop()
-        linked.stop()
 
     # Then the link takes the first byte's 0.2 s plus 1 MB at 4 MB/s (0.25 s), loopback far less,
     # and both count the bytes they sent
@@ -62,14 +69,10 @@ def test_a_link_adds_its_first_byte_latency_and_caps_a_connections_throughput(up
 
 def test_connections_at_once_share_the_functions_bandwidth(upstream):
     # Given links of 4 MB/s per connection, one without a total and one of 4 MB/s for all connections
-    each_alone = CountingProxy(upstream, Link(first_byte_s=0.0, bytes_per_s=4e6)).start()
-    shared = CountingProxy(upstream, Link(first_byte_s=0.0, bytes_per_s=4e6, function_bytes_per_s=4e6)).start()
-    try:
+    alone, total = Link(first_byte_s=0.0, bytes_per_s=4e6), Link(0.0, bytes_per_s=4e6, function_bytes_per_s=4e6)
+    with proxies(upstream, alone, total) as (each_alone, shared):
         # When 1 MB is read through each on two connections at once
         apart, together = two_at_once(each_alone), two_at_once(shared)
-    finally:
-        each_alone.stop()
-        shared.stop()
 
     # Then two connections each get their own 4 MB/s on the first (0.25 s for both), and share 4 MB/s
     # on the second (2 MB in 0.5 s), as on a function's network interface
