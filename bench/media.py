@@ -110,7 +110,15 @@ def ours_clip(
     url = _via(_presign(src["bucket"], src["key"]), proxy)
     rate = src["size_bytes"] / src["duration_s"]
     end_s = start_s + length_s
-    with cut_clip(url, start_s=start_s, end_s=end_s, mode=mode, timeout_s=600, source_bytes_per_s=rate) as result:
+    with cut_clip(
+        url,
+        start_s=start_s,
+        end_s=end_s,
+        mode=mode,
+        timeout_s=600,
+        source_bytes_per_s=rate,
+        source_size=src["size_bytes"],
+    ) as result:
         clip = {
             "duration_s": result.duration_s,
             "start_s": result.start_s,

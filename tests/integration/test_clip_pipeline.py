@@ -695,4 +695,25 @@ def test_the_worker_reads_a_source_with_its_byte_rate_from_the_record(stack, sou
 
     # Then it gets a GET for the bytes and their rate (size over duration), which sizes its range requests
     assert requests.get(read.url, timeout=10).content == source.path.read_bytes()
+    assert read.size_bytes == source.path.stat().st_size
     assert read.bytes_per_s == pytest.approx(source.path.stat().st_size / source.seconds)
+
+
+@pytest.mark.parametrize("mode", ["fast", "accurate"])
+def test_a_clip_read_through_the_local_cache_is_the_clip_read_straight_from_s3(stack, moov_at_end_source, mode):
+    # Given a presigned GET for a camera-style source (index at the end)
+    from practika.media.cut import cut_clip
+
+    read = clip_store.presign_source(put_video(stack, moov_at_end_source), expires_s=300)
+    cut = {"start_s": 2.3, "end_s": 5.1, "mode": mode, "timeout_s": 60, "source_bytes_per_s": read.bytes_per_s}
+
+    # When the same clip is cut straight from the URL and through the cache
+    with cut_clip(read.url, **cut) as straight, cut_clip(read.url, **cut, source_size=read.size_bytes) as cached:
+        # Then both hold the same packets at the same times, and the cache counts what S3 sent
+        assert video_packet_hashes(cached.path) == video_packet_hashes(straight.path)
+        assert (cached.start_s, cached.duration_s, cached.method) == (
+            straight.start_s,
+            straight.duration_s,
+            straight.method,
+        )
+        assert 0 < (cached.source_bytes_read or 0) <= read.size_bytes

@@ -54,7 +54,7 @@ class Fakes:
         self.released += 1
 
     def presign_source(self, video_id: str, *, expires_s: int) -> clip_store.SourceRead:
-        return clip_store.SourceRead("https://uploads.example/uploads/vid_1?sig", bytes_per_s=312_500.0)
+        return clip_store.SourceRead("https://uploads.example/uploads/vid_1?sig", 2_500_000, bytes_per_s=312_500.0)
 
     def upload_clip(self, path: Path, key: str) -> None:
         self.uploaded.append(key)
@@ -71,7 +71,15 @@ class Fakes:
 
     @contextmanager
     def cut_clip(
-        self, url: str, *, start_s: float, end_s: float, mode: str, timeout_s: float, source_bytes_per_s: float | None
+        self,
+        url: str,
+        *,
+        start_s: float,
+        end_s: float,
+        mode: str,
+        timeout_s: float,
+        source_bytes_per_s: float | None,
+        source_size: int | None,
     ):
         self.cut_calls += 1
         self.cut_bytes_per_s = source_bytes_per_s

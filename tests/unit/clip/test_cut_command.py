@@ -135,3 +135,28 @@ def test_the_request_size_reaches_the_inputs_range_options():
 
     assert before_input[before_input.index("-request_size") + 1] == "3000000"
     assert before_input[before_input.index("-initial_request_size") + 1] == str(tools.INITIAL_REQUEST_BYTES)
+
+
+def test_reading_through_the_local_cache_allows_plain_http_and_nothing_else():
+    local = "http://127.0.0.1:40000/0123abcd"
+    args = cut.build_command(local, Path("/tmp/c.mp4"), seek_s=2.5, end_s=4.5, mode="fast")
+
+    assert args[args.index("-protocol_whitelist") + 1] == "http,tcp"
+    assert "-ca_file" not in args
+
+
+def test_the_cache_fetches_the_clip_where_an_even_byte_rate_puts_it_and_the_index_by_duration():
+    # A 30-minute 720p source at 2.5 Mb/s (586 MB), a 10 s clip from its middle
+    plan = cut.read_plan(586_000_000, 586_000_000 / 1800, start_s=900.0, length_s=10.0)
+
+    rate = 586_000_000 / 1800
+    assert plan.clip_at == int(898.0 * rate)  # from two seconds early: the key frame before the start
+    assert plan.clip_bytes == int(14.0 * rate)  # and two seconds past the end
+    assert plan.tail_bytes == 1800 * cut.INDEX_BYTES_PER_S  # its 1 MB index, with room
+    assert plan.near_clip(plan.clip_at + 1_000_000) and not plan.near_clip(48)
+
+
+def test_without_a_byte_rate_the_cache_expects_no_clip_anywhere():
+    plan = cut.read_plan(50_000_000, None, start_s=10.0, length_s=10.0)
+
+    assert plan.clip_at == -1 and not plan.near_clip(0) and not plan.near_clip(10_000_000)

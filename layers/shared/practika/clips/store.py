@@ -337,10 +337,11 @@ def delete_clip_object(clip: Clip) -> None:
 @tracer.capture_method
 @dataclass(frozen=True)
 class SourceRead:
-    """How the worker reads a video: a short-lived GET, and the source's bytes per second of media
+    """How the worker reads a video: a short-lived GET, its size, and its bytes per second of media
     (None when validation did not measure its duration), which sizes the cut's range requests."""
 
     url: str
+    size_bytes: int
     bytes_per_s: float | None
 
 
@@ -367,7 +368,8 @@ def presign_source(video_id: str, *, expires_s: int) -> SourceRead:
     url: str = s3.generate_presigned_url("get_object", Params={"Bucket": bucket, "Key": key}, ExpiresIn=expires_s)
     media = stored.video.media if stored else None
     duration_s = media.duration_s if media else 0
-    return SourceRead(url, int(head["ContentLength"]) / duration_s if duration_s > 0 else None)
+    size = int(head["ContentLength"])
+    return SourceRead(url, size, size / duration_s if duration_s > 0 else None)
 
 
 @tracer.capture_method

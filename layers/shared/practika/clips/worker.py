@@ -143,6 +143,7 @@ def process_clip(
             mode=clip.requested.mode.value,
             timeout_s=budget_s,
             source_bytes_per_s=source.bytes_per_s,
+            source_size=source.size_bytes,
         ) as result:
             problem = output_problem(result, clip.requested, clip_output_limits())
             if problem is not None:

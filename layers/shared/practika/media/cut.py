@@ -43,7 +43,7 @@ from typing import Any
 
 import ffmpeg
 
-from practika.media import smart, tools
+from practika.media import rangecache, smart, tools
 from practika.observability import logger, redact, tracer
 
 ACCURATE_CRF = smart.CRF
@@ -72,6 +72,13 @@ MIN_REQUEST_BYTES = 1024 * 1024
 MAX_REQUEST_BYTES = 8 * 1024 * 1024
 # What a clip spans beyond its length: the seek lands up to a GOP early (2-4 s in camera files).
 _SPAN_MARGIN_S = 2.0
+# Read through the local cache (`read_plan`): the head holds the header and the first packets; an MP4
+# index takes about 570 bytes per second of 25 fps video with AAC (35 KB for 1 minute, 1,018 KB for
+# 30), 768 leaves room (a shorter guess costs one round trip, not a wrong clip).
+HEAD_BYTES = 128 * 1024
+INDEX_BYTES_PER_S = 768
+MIN_INDEX_BYTES, MAX_INDEX_BYTES = 64 * 1024, 4 * 1024 * 1024
+MAX_SPAN_BYTES = 32 * 1024 * 1024
 _BYTES_READ = re.compile(r"Statistics: (\d+) bytes read")
 # The source's start time as ffmpeg's input dump states it: `-ss` and `-to` count from it.
 _SOURCE_START = re.compile(r"Duration: [^,]*, start: (-?[\d.]+)")
@@ -104,6 +111,24 @@ class CutResult:
     height: int = 0
     fps: float = 0.0
     method: str = COPY
+
+
+def read_plan(size: int, source_bytes_per_s: float | None, start_s: float, length_s: float) -> rangecache.Plan:
+    """What the local cache fetches for a clip [start_s, start_s + length_s) of a source of `size`
+    bytes: an index sized to the source's duration at the end, and the clip's expected span where
+    its bytes are expected (an even byte rate; a read within a tenth of the file of it counts)."""
+    if not source_bytes_per_s or source_bytes_per_s <= 0:
+        return rangecache.Plan(HEAD_BYTES, MAX_INDEX_BYTES // 4, clip_at=-1, clip_bytes=MIN_REQUEST_BYTES, clip_slack=0)
+    index = size / source_bytes_per_s * INDEX_BYTES_PER_S
+    span_s = length_s + 2 * _SPAN_MARGIN_S  # a GOP early at the start, interleaving at the end
+    span = int(min(MAX_SPAN_BYTES, max(rangecache.PIECE_BYTES, source_bytes_per_s * span_s)))
+    return rangecache.Plan(
+        head_bytes=HEAD_BYTES,
+        tail_bytes=int(min(MAX_INDEX_BYTES, max(MIN_INDEX_BYTES, index))),
+        clip_at=int(max(0.0, start_s - _SPAN_MARGIN_S) * source_bytes_per_s),
+        clip_bytes=span,
+        clip_slack=max(2 * span, size // 10),
+    )
 
 
 def request_bytes(source_bytes_per_s: float | None, length_s: float) -> int:
@@ -222,11 +247,13 @@ def cut_clip(
     mode: str,
     timeout_s: float,
     source_bytes_per_s: float | None = None,
+    source_size: int | None = None,
 ) -> Iterator[CutResult]:
     """Cut [start_s, end_s) of the source at `url` into a temporary MP4, removed when the block ends.
 
     All tools together get `timeout_s`; one still running at the deadline is killed.
-    `source_bytes_per_s` (the source's size over its duration) sizes the range requests.
+    `source_bytes_per_s` (the source's size over its duration) sizes the range requests;
+    `source_size` (its bytes) lets ffmpeg read it through a local cache (`practika.media.rangecache`).
     """
     request_size = request_bytes(source_bytes_per_s, end_s - start_s)
     deadline = time.monotonic() + timeout_s
@@ -235,20 +262,30 @@ def cut_clip(
         output = workdir / "clip.mp4"
         copied = workdir / "copied.mp4"
         method = COPY
-        try:
-            # An accurate cut reads a little past the end: the input `-to` stops at the first packet
-            # past it in decode order, before B-frames shown earlier than the end.
-            copy_end_s = end_s if mode == "fast" else end_s + ACCURATE_READ_PAST_END_S
-            copy = build_command(url, copied, seek_s=start_s, end_s=copy_end_s, mode="fast", request_size=request_size)
-            run = _run(copy, _left(deadline))
-        except CutError as error:
-            if mode == "fast" or error.transient:
-                raise
-            # Streams an MP4 stream copy cannot hold (VP8, Vorbis): re-encode straight from S3.
-            logger.info("stream copy failed, re-encoding from the source", error_code=error.code)
-            reencode = build_command(url, output, seek_s=start_s, end_s=end_s, mode=mode, request_size=request_size)
-            run = _run(reencode, _left(deadline))
-            method = smart.REENCODE
+        with _source(
+            url, source_size, workdir, read_plan(source_size or 0, source_bytes_per_s, start_s, end_s - start_s)
+        ) as (
+            source,
+            cache,
+        ):
+            # Reads of the local cache are cheap: small ones let ffmpeg start on the first piece to arrive.
+            size = rangecache.PIECE_BYTES if cache else request_size
+            try:
+                # An accurate cut reads a little past the end: the input `-to` stops at the first packet
+                # past it in decode order, before B-frames shown earlier than the end.
+                copy_end_s = end_s if mode == "fast" else end_s + ACCURATE_READ_PAST_END_S
+                copy = build_command(source, copied, seek_s=start_s, end_s=copy_end_s, mode="fast", request_size=size)
+                run = _run(copy, _left(deadline))
+            except CutError as error:
+                if mode == "fast" or error.transient:
+                    raise
+                # Streams an MP4 stream copy cannot hold (VP8, Vorbis): re-encode straight from the source.
+                logger.info("stream copy failed, re-encoding from the source", error_code=error.code)
+                reencode = build_command(source, output, seek_s=start_s, end_s=end_s, mode=mode, request_size=size)
+                run = _run(reencode, _left(deadline))
+                method = smart.REENCODE
+        # What S3 sent, not what ffmpeg re-read from the cache (the read-ahead still under way uncounted).
+        bytes_read = cache.fetched_bytes if cache else _bytes_read(run.stderr)
         if method == smart.REENCODE:
             facts = probe_output(output, _left(deadline))
             offset_s = start_s
@@ -264,7 +301,7 @@ def cut_clip(
             first_ts, method = _accurate_from_copy(copied, output, workdir, start_s + origin, end_s + origin, deadline)
             facts = probe_output(output, _left(deadline))
             offset_s = first_ts - origin
-        result = _measure(facts, output, offset_s, _bytes_read(run.stderr), method)
+        result = _measure(facts, output, offset_s, bytes_read, method)
         logger.info(
             "clip cut",
             mode=mode,
@@ -277,6 +314,18 @@ def cut_clip(
         yield result
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
+
+
+@contextmanager
+def _source(
+    url: str, size: int | None, workdir: Path, plan: rangecache.Plan
+) -> Iterator[tuple[str, rangecache.RangeCache | None]]:
+    """Where ffmpeg reads the source: through the local cache when the URL is remote and its size known."""
+    if not size or not url.startswith(("https:", "http:")):
+        yield url, None
+        return
+    with rangecache.cached(url, size, workdir, plan) as (local_url, cache):
+        yield local_url, cache
 
 
 def _accurate_from_copy(

@@ -75,6 +75,7 @@ def ca_bundle_options() -> dict[str, str]:
 RW_TIMEOUT_US = 15_000_000
 # The first range request after a seek is small: the demuxer often reads a few KB and seeks again.
 INITIAL_REQUEST_BYTES = 64 * 1024
+LOOPBACK = "http://127.0.0.1:"
 
 
 def input_options(url: str, *, request_bytes: int) -> dict[str, str]:
@@ -82,6 +83,8 @@ def input_options(url: str, *, request_bytes: int) -> dict[str, str]:
     range requests of `request_bytes` (an open-ended `bytes=N-` makes S3 push the rest of the file into
     socket buffers after every seek), plus the CA bundle over TLS (ffmpeg rejects TLS options elsewhere)."""
     options = locked_input_options()
+    if url.startswith(LOOPBACK):  # practika.media.rangecache: plain http to this machine, nothing else
+        options["protocol_whitelist"] = "http,tcp"
     if url.startswith(("https:", "http:")):
         options["rw_timeout"] = str(RW_TIMEOUT_US)
         options["initial_request_size"] = str(INITIAL_REQUEST_BYTES)

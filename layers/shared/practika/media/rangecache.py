@@ -1,0 +1,275 @@
+"""A local read-through cache in front of a presigned GET, so ffmpeg's round trips stay on the machine.
+
+ffmpeg reads a source over HTTP in requests it makes one after another: the file's head, its index
+(at the end of camera files), the first packets (for stream information), then the clip. On S3 each
+pays the time to first byte (60 ms or more from Lambda), so four round trips pass before ffmpeg even
+knows where the clip is (bench/README.md). Here ffmpeg reads from a server on 127.0.0.1 instead,
+which holds the pieces of the object it has fetched in a sparse local file and:
+
+- fetches the object's head and tail at once when it starts (the index of a camera file and the
+  first packets come from those, without a round trip of their own);
+- answers a range it holds at once; for one it lacks (the clip, after ffmpeg's seek) it fetches the
+  bytes the clip is expected to span, in pieces over parallel connections, so the clip waits for
+  S3 once;
+- keeps `ahead_bytes` fetched ahead of a reading that goes on in order past that.
+`Plan` says how much of each (practika.media.cut sizes them from the video's size and byte rate).
+
+Pieces fetched are counted (`fetched_bytes`): what the cut cost at S3, whatever ffmpeg re-read.
+The server serves one object, on loopback only, under a random path; it never logs the URL (a
+presigned query is a credential). A failed fetch answers 502, which ffmpeg reports as "Server
+returned 5XX" (a transient error: the clip is tried again).
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import threading
+from collections.abc import Iterator
+from concurrent.futures import Future, InvalidStateError, ThreadPoolExecutor
+from contextlib import contextmanager
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import urllib3
+
+PIECE_BYTES = 64 * 1024
+# A range to fetch is split over up to CONNECTIONS parallel GETs of at least MIN_GET_PIECES pieces:
+# every GET pays the time to first byte, and a function's bandwidth is shared by all of them, so
+# more and smaller GETs would only add first bytes.
+MIN_GET_PIECES = 4
+CONNECTIONS = 4
+# An in-order reading past what was expected (the clip's span underestimated) gets a read-ahead that
+# doubles up to this many times its first size: what it reads past the clip's end is fetched for nothing.
+AHEAD_GROWTH = 4
+FETCH_TIMEOUT_S = 15.0
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What the cache fetches besides what ffmpeg asks for."""
+
+    head_bytes: int  # at the start: the container's header, and in MP4 the first packets (stream info)
+    tail_bytes: int  # at the start: a camera file's index (a 30-minute 720p moov is 1 MB)
+    clip_at: int  # where the clip's bytes are expected to start (-1: not known)
+    clip_bytes: int  # how many bytes the clip is expected to span
+    clip_slack: int  # how far from `clip_at` a read still counts as the clip's
+    ahead_bytes: int = 4 * PIECE_BYTES  # first read-ahead of an in-order reading (grows, see AHEAD_GROWTH)
+
+    def near_clip(self, offset: int) -> bool:
+        return self.clip_at >= 0 and abs(offset - self.clip_at) <= self.clip_slack
+
+
+class FetchFailed(Exception):
+    """S3 did not answer a range with its bytes."""
+
+
+class RangeCache:
+    """The pieces of one object fetched so far, in a sparse file of its size."""
+
+    def __init__(self, url: str, size: int, path: Path, plan: Plan) -> None:
+        self.size = size
+        self.plan = plan
+        self.fetched_bytes = 0
+        self._url = url
+        self._http = urllib3.PoolManager(maxsize=CONNECTIONS, retries=urllib3.Retry(2, backoff_factor=0.1))
+        self._pool = ThreadPoolExecutor(max_workers=CONNECTIONS, thread_name_prefix="range")
+        self._lock = threading.Lock()
+        self._pieces: dict[int, Future[None]] = {}
+        self._fetching = 0
+        self._closed = False
+        self._last_end = -1
+        self._window = plan.ahead_bytes
+        self._fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_TRUNC, 0o600)
+        os.ftruncate(self._fd, size)
+
+    def close(self) -> None:
+        """Stop fetching without waiting: queued fetches are dropped, and the file is closed by the
+        last fetch still under way (waiting for a read-ahead would delay every clip by a round trip)."""
+        self._pool.shutdown(wait=False, cancel_futures=True)
+        with self._lock:
+            self._closed = True
+            waiting = [future for future in self._pieces.values() if not future.done()]
+            if self._fetching == 0:
+                os.close(self._fd)
+        _settle(waiting, FetchFailed("the cache is closed"))  # a reader left behind by a killed ffmpeg
+
+    def prefetch(self, start: int, end: int) -> list[Future[None]]:
+        """Start fetching the pieces of [start, end) not held or coming yet; their futures, all of them."""
+        end = min(end, self.size)
+        if start >= end:
+            return []
+        first, last = start // PIECE_BYTES, (end - 1) // PIECE_BYTES
+        wanted: list[Future[None]] = []
+        missing: list[int] = []
+        with self._lock:
+            for piece in range(first, last + 1):
+                if piece not in self._pieces:
+                    self._pieces[piece] = Future()
+                    missing.append(piece)
+                wanted.append(self._pieces[piece])
+        for run in _runs(missing):
+            try:
+                self._pool.submit(self._fetch, run)
+            except RuntimeError:  # closed: nobody reads any more
+                break
+        return wanted
+
+    def ask(self, start: int, end: int) -> bytes:
+        """Bytes [start, end) for ffmpeg, with what it will want next fetched first.
+
+        A read it does not hold where the clip is expected is the clip: its whole expected span is
+        fetched at once (one round trip). A read that goes on where the last ended gets a read-ahead
+        that doubles each time (up to AHEAD_GROWTH), so an underestimated clip costs a round trip or
+        two more, never a wrong byte. Reads of the head and tail (header, index, first packets)
+        get none: ffmpeg seeks away next.
+        """
+        plan = self.plan
+        with self._lock:
+            in_order = start == self._last_end
+            self._window = min(self._window * 2, AHEAD_GROWTH * plan.ahead_bytes) if in_order else plan.ahead_bytes
+            self._last_end, window, held = end, self._window, start // PIECE_BYTES in self._pieces
+            frontier = end // PIECE_BYTES
+            while frontier in self._pieces:
+                frontier += 1
+        if not held and plan.near_clip(start):
+            self.prefetch(start, start + plan.clip_bytes)
+        elif plan.head_bytes <= end <= self.size - plan.tail_bytes and frontier * PIECE_BYTES - end < window // 2:
+            # Fetched in one batch when less than half a window is left ahead, not a piece at a time.
+            self.prefetch(frontier * PIECE_BYTES, frontier * PIECE_BYTES + window)
+        return self.read(start, end)
+
+    def read(self, start: int, end: int) -> bytes:
+        """Bytes [start, end), fetched first where missing; raises FetchFailed."""
+        for future in self.prefetch(start, end):
+            future.result()
+        return os.pread(self._fd, end - start, start)
+
+    def _fetch(self, pieces: list[int]) -> None:
+        start = pieces[0] * PIECE_BYTES
+        end = min((pieces[-1] + 1) * PIECE_BYTES, self.size)
+        with self._lock:
+            if self._closed:  # the file may be closed already
+                return
+            futures = [self._pieces[p] for p in pieces]
+            self._fetching += 1
+        try:
+            answer = self._http.request(
+                "GET", self._url, headers={"Range": f"bytes={start}-{end - 1}"}, timeout=FETCH_TIMEOUT_S
+            )
+            if answer.status != 206 or len(answer.data) != end - start:
+                raise FetchFailed(f"S3 answered {answer.status} with {len(answer.data)} bytes for {end - start}")
+            os.pwrite(self._fd, answer.data, start)
+            with self._lock:
+                self.fetched_bytes += end - start
+            _settle(futures, None)
+        except Exception as error:  # noqa: BLE001 - any failure must reach the reader waiting on the piece
+            failed = error if isinstance(error, FetchFailed) else FetchFailed(type(error).__name__)
+            with self._lock:  # a later read tries these pieces again
+                for piece in pieces:
+                    self._pieces.pop(piece, None)
+            _settle(futures, failed)
+        finally:
+            with self._lock:
+                self._fetching -= 1
+                if self._closed and self._fetching == 0:
+                    os.close(self._fd)
+
+
+def _settle(futures: list[Future[None]], error: Exception | None) -> None:
+    """Resolve the futures not resolved yet (closing may have failed them already)."""
+    for future in futures:
+        try:
+            if error is None:
+                future.set_result(None)
+            else:
+                future.set_exception(error)
+        except InvalidStateError:
+            pass
+
+
+def _runs(pieces: list[int]) -> Iterator[list[int]]:
+    """Consecutive pieces, each stretch split into up to CONNECTIONS even runs of MIN_GET_PIECES or more."""
+    stretch: list[int] = []
+    for piece in [*pieces, -1]:
+        if stretch and piece != stretch[-1] + 1:
+            parts = max(1, min(CONNECTIONS, len(stretch) // MIN_GET_PIECES))
+            step = -(-len(stretch) // parts)
+            yield from (stretch[i : i + step] for i in range(0, len(stretch), step))
+            stretch = []
+        stretch.append(piece)
+
+
+def _handler(cache: RangeCache, path: str) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+        disable_nagle_algorithm = True
+
+        def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
+            pass  # the default writes every request line to stderr
+
+        def do_GET(self) -> None:
+            if self.path != path:
+                self.send_error(404)
+                return
+            start, end = _range(self.headers.get("Range"), cache.size)
+            if start >= end:
+                self.send_error(416)
+                return
+            try:
+                body = cache.ask(start, end)
+            except FetchFailed:
+                self.send_error(502)
+                return
+            self.send_response(206)
+            self.send_header("Content-Type", "application/octet-stream")
+            self.send_header("Content-Range", f"bytes {start}-{end - 1}/{cache.size}")
+            self.send_header("Content-Length", str(len(body)))
+            self.send_header("Accept-Ranges", "bytes")
+            self.end_headers()
+            try:
+                self.wfile.write(body)
+            except (BrokenPipeError, ConnectionResetError):
+                self.close_connection = True  # ffmpeg hangs up on a request when it seeks
+
+    return Handler
+
+
+def _range(header: str | None, size: int) -> tuple[int, int]:
+    """[start, end) of a `bytes=a-b` / `bytes=a-` header within the object (the whole object without one)."""
+    if not header or not header.startswith("bytes="):
+        return 0, size
+    first, _, last = header.removeprefix("bytes=").partition("-")
+    if not first:  # a suffix: the last N bytes
+        return max(0, size - int(last)), size
+    return int(first), min(size, int(last) + 1) if last else size
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        pass  # a client hanging up mid-answer is normal; nothing here may print the request
+
+
+@contextmanager
+def cached(url: str, size: int, workdir: Path, plan: Plan) -> Iterator[tuple[str, RangeCache]]:
+    """A loopback URL that serves the object at `url` (of `size` bytes) through a RangeCache."""
+    cache = RangeCache(url, size, workdir / "source.cache", plan)
+    cache.prefetch(0, plan.head_bytes)
+    cache.prefetch(max(0, size - plan.tail_bytes), size)
+    if plan.clip_at >= 0:  # where an even byte rate puts the clip: fetched in the same round trip
+        cache.prefetch(plan.clip_at, plan.clip_at + plan.clip_bytes)
+    path = f"/{secrets.token_hex(16)}"
+    server = _Server(("127.0.0.1", 0), _handler(cache, path))
+    # shutdown() waits for the serving loop to look again: every 10 ms, not the default 0.5 s.
+    thread = threading.Thread(target=server.serve_forever, args=(0.01,), name="range-cache", daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}{path}", cache
+    finally:
+        server.shutdown()
+        server.server_close()
+        cache.close()
