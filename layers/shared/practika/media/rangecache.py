@@ -36,11 +36,13 @@ from typing import Any
 import urllib3
 
 PIECE_BYTES = 64 * 1024
-# A range to fetch is split over up to CONNECTIONS parallel GETs of at least MIN_GET_PIECES pieces:
-# every GET pays the time to first byte, and a function's bandwidth is shared by all of them, so
-# more and smaller GETs would only add first bytes.
+# A range to fetch is split over up to SPLIT parallel GETs of at least MIN_GET_PIECES pieces: every
+# GET pays the time to first byte, and a function's bandwidth is shared by all of them, so more and
+# smaller GETs would only add first bytes. CONNECTIONS lets the first round (head, index and clip,
+# up to 9 GETs) go out at once: with 4, it took three rounds of first bytes.
 MIN_GET_PIECES = 4
-CONNECTIONS = 4
+SPLIT = 4
+CONNECTIONS = 12
 # An in-order reading past what was expected (the clip's span underestimated) gets a read-ahead that
 # doubles up to this many times its first size: what it reads past the clip's end is fetched for nothing.
 AHEAD_GROWTH = 4
@@ -191,11 +193,11 @@ def _settle(futures: list[Future[None]], error: Exception | None) -> None:
 
 
 def _runs(pieces: list[int]) -> Iterator[list[int]]:
-    """Consecutive pieces, each stretch split into up to CONNECTIONS even runs of MIN_GET_PIECES or more."""
+    """Consecutive pieces, each stretch split into up to SPLIT even runs of MIN_GET_PIECES or more."""
     stretch: list[int] = []
     for piece in [*pieces, -1]:
         if stretch and piece != stretch[-1] + 1:
-            parts = max(1, min(CONNECTIONS, len(stretch) // MIN_GET_PIECES))
+            parts = max(1, min(SPLIT, len(stretch) // MIN_GET_PIECES))
             step = -(-len(stretch) // parts)
             yield from (stretch[i : i + step] for i in range(0, len(stretch), step))
             stretch = []
