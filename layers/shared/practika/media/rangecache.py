@@ -4,7 +4,8 @@ ffmpeg reads a source over HTTP in requests it makes one after another: the file
 (at the end of camera files), the first packets (for stream information), then the clip. On S3 each
 pays the time to first byte (60 ms or more from Lambda), so four round trips pass before ffmpeg even
 knows where the clip is (bench/README.md). Here ffmpeg reads from a server on 127.0.0.1 instead,
-which holds the pieces of the object it has fetched in a sparse local file and:
+which keeps the pieces of the object it has fetched in a local file (one after another, as they
+arrive: the disk holds what was fetched, never the object's size) and:
 
 - fetches the object's head and tail at once when it starts (the index of a camera file and the
   first packets come from those, without a round trip of their own);
@@ -69,7 +70,7 @@ class FetchFailed(Exception):
 
 
 class RangeCache:
-    """The pieces of one object fetched so far, in a sparse file of its size."""
+    """The pieces of one object fetched so far, appended to a file as they arrive."""
 
     def __init__(self, url: str, size: int, path: Path, plan: Plan) -> None:
         self.size = size
@@ -84,8 +85,9 @@ class RangeCache:
         self._closed = False
         self._last_end = -1
         self._window = plan.ahead_bytes
+        self._stored: dict[int, int] = {}  # piece -> where its bytes are in the file
+        self._file_end = 0
         self._fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_TRUNC, 0o600)
-        os.ftruncate(self._fd, size)
 
     def close(self) -> None:
         """Stop fetching without waiting: queued fetches are dropped, and the file is closed by the
@@ -147,7 +149,12 @@ class RangeCache:
         """Bytes [start, end), fetched first where missing; raises FetchFailed."""
         for future in self.prefetch(start, end):
             future.result()
-        return os.pread(self._fd, end - start, start)
+        first = start // PIECE_BYTES
+        with self._lock:
+            stored = [self._stored[piece] for piece in range(first, (end - 1) // PIECE_BYTES + 1)]
+        pieces = b"".join(os.pread(self._fd, PIECE_BYTES, at) for at in stored)
+        skip = start - first * PIECE_BYTES
+        return pieces[skip : skip + end - start]
 
     def _fetch(self, pieces: list[int]) -> None:
         start = pieces[0] * PIECE_BYTES
@@ -163,8 +170,12 @@ class RangeCache:
             )
             if answer.status != 206 or len(answer.data) != end - start:
                 raise FetchFailed(f"S3 answered {answer.status} with {len(answer.data)} bytes for {end - start}")
-            os.pwrite(self._fd, answer.data, start)
             with self._lock:
+                at, self._file_end = self._file_end, self._file_end + len(answer.data)
+            os.pwrite(self._fd, answer.data, at)
+            with self._lock:
+                for index, piece in enumerate(pieces):
+                    self._stored[piece] = at + index * PIECE_BYTES
                 self.fetched_bytes += end - start
             _settle(futures, None)
         except Exception as error:  # noqa: BLE001 - any failure must reach the reader waiting on the piece
