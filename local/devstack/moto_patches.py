@@ -41,6 +41,33 @@ def serialize_dynamodb() -> None:
 
         call_action._devstack_serialized = True  # type: ignore[attr-defined]
         handler.call_action = call_action  # type: ignore[method-assign]
+    _stream_reads_follow_the_live_table()
+
+
+def _stream_reads_follow_the_live_table() -> None:
+    """A shard iterator reads the table's current stream, not the one it was made on (idempotent).
+
+    moto binds an iterator to the shard object of the moment. A transaction cancelled between a
+    reader's GetShardIterator and its GetRecords writes its records to that shard, then replaces
+    the table (shard included) with the copy taken before it: the reader was handed the rolled-back
+    records, and the next real write, numbered like the first of them, came after its position and
+    was never read (the load test saw a ready clip without its clip.ready). DynamoDB Streams has no
+    such thing: a cancelled transaction writes nothing.
+    """
+    from moto.dynamodbstreams.models import ShardIterator
+
+    original = ShardIterator.get
+    if getattr(original, "_devstack_live", False):
+        return
+
+    def get(self: Any, limit: int = 1000) -> Any:
+        live = self.streams_backend.dynamodb.tables.get(self.stream_shard.table.name)
+        if live is not None and live.stream_shard is not None:
+            self.stream_shard = live.stream_shard
+        return original(self, limit)
+
+    get._devstack_live = True  # type: ignore[attr-defined]
+    ShardIterator.get = get  # type: ignore[method-assign]
 
 
 _RANGED = threading.local()
