@@ -7,12 +7,12 @@ knows where the clip is (bench/README.md). Here ffmpeg reads from a server on 12
 which keeps the pieces of the object it has fetched in a local file (one after another, as they
 arrive: the disk holds what was fetched, never the object's size) and:
 
-- fetches the object's head and tail at once when it starts (the index of a camera file and the
-  first packets come from those, without a round trip of their own);
-- answers a range it holds at once; for one it lacks (the clip, after ffmpeg's seek) it fetches the
-  bytes the clip is expected to span, in pieces over parallel connections, so the clip waits for
-  S3 once;
-- keeps `ahead_bytes` fetched ahead of a reading that goes on in order past that.
+- fetches, at once when it starts, the object's head and tail (the index of a camera file and the
+  first packets come from those) and the bytes where an even byte rate puts the clip, in pieces
+  over parallel connections: one round of first bytes for all of it;
+- answers a range it holds at once; for one it lacks it fetches the clip's expected span if the
+  read is near where the clip was expected, else the range and a small read-ahead;
+- keeps a growing read-ahead for a reading that goes on in order past all that.
 `Plan` says how much of each (practika.media.cut sizes them from the video's size and byte rate).
 
 Pieces fetched are counted (`fetched_bytes`): what the cut cost at S3, whatever ffmpeg re-read.
