@@ -64,6 +64,9 @@ class Plan:
     def near_clip(self, offset: int) -> bool:
         return self.clip_at >= 0 and abs(offset - self.clip_at) <= self.clip_slack
 
+    def in_clip(self, offset: int) -> bool:
+        return self.clip_at >= 0 and self.clip_at <= offset < self.clip_at + self.clip_bytes
+
 
 class FetchFailed(Exception):
     """S3 did not answer a range with its bytes."""
@@ -127,8 +130,9 @@ class RangeCache:
         A read it does not hold where the clip is expected is the clip: its whole expected span is
         fetched at once (one round trip). A read that goes on where the last ended gets a read-ahead
         that doubles each time (up to AHEAD_GROWTH), so an underestimated clip costs a round trip or
-        two more, never a wrong byte. Reads of the head and tail (header, index, first packets)
-        get none: ffmpeg seeks away next.
+        two more, never a wrong byte. Reads inside what was fetched at the start (head, tail,
+        expected clip) get none: ffmpeg seeks away after the header and index, and the clip's span
+        has its margin (a read-ahead past it was fetched for nothing when the clip ended inside).
         """
         plan = self.plan
         with self._lock:
@@ -138,10 +142,12 @@ class RangeCache:
             frontier = end // PIECE_BYTES
             while frontier in self._pieces:
                 frontier += 1
+        fetched_first = end <= plan.head_bytes or end >= self.size - plan.tail_bytes or plan.in_clip(end)
         if not held and plan.near_clip(start):
             self.prefetch(start, start + plan.clip_bytes)
-        elif plan.head_bytes <= end <= self.size - plan.tail_bytes and frontier * PIECE_BYTES - end < window // 2:
-            # Fetched in one batch when less than half a window is left ahead, not a piece at a time.
+        elif not fetched_first and frontier * PIECE_BYTES - end < window // 2:
+            # Past what was fetched at the start (the clip ran longer than expected): fetched in one
+            # batch when less than half a window is left ahead, not a piece at a time.
             self.prefetch(frontier * PIECE_BYTES, frontier * PIECE_BYTES + window)
         return self.read(start, end)
 
