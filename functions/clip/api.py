@@ -4,18 +4,16 @@ GET /videos/{video_id}/clips lists a video's clips, DELETE /clips/{clip_id} eras
 from practika import startup  # first: no garbage collection while the modules below load
 
 # isort: split
-from typing import Annotated
 
 from aws_lambda_powertools.event_handler import Response
-from aws_lambda_powertools.event_handler.openapi.params import Query
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from practika.clips import service
 from practika.clips.model import ClipPage, ClipRequest, ClipView
-from practika.http import Deleted, build_resolver, caller_id
+from practika.http import Deleted, PageCursor, PageLimit, build_resolver, caller_id
 from practika.observability import logger, metrics, redacted_failures, tracer
-from practika.pages import DEFAULT_LIMIT, MAX_LIMIT
+from practika.pages import DEFAULT_LIMIT
 
 app = build_resolver()
 
@@ -38,8 +36,8 @@ def get_clip(clip_id: str) -> Response[ClipView]:
 @tracer.capture_method
 def list_clips(
     video_id: str,
-    cursor: Annotated[str | None, Query(max_length=2048, description="next_cursor of the previous page")] = None,
-    limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
+    cursor: PageCursor = None,
+    limit: PageLimit = DEFAULT_LIMIT,
 ) -> Response[ClipPage]:
     page = service.list_clips(caller_id(app), video_id, cursor=cursor, limit=limit)
     return Response(status_code=200, content_type="application/json", body=page)

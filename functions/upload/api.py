@@ -12,9 +12,9 @@ from aws_lambda_powertools.event_handler.openapi.params import Query
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from practika.http import Deleted, build_resolver, caller_id
+from practika.http import Deleted, PageCursor, PageLimit, build_resolver, caller_id
 from practika.observability import logger, metrics, redacted_failures, tracer
-from practika.pages import DEFAULT_LIMIT, MAX_LIMIT
+from practika.pages import DEFAULT_LIMIT
 from practika.videos import lifecycle, uploads
 from practika.videos.model import (
     CompleteUploadRequest,
@@ -54,8 +54,8 @@ def get_video(video_id: str) -> Response[VideoView]:
 @tracer.capture_method
 def list_videos(
     status: Annotated[VideoStatus | None, Query(description="only videos in this status")] = None,
-    cursor: Annotated[str | None, Query(max_length=2048, description="next_cursor of the previous page")] = None,
-    limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
+    cursor: PageCursor = None,
+    limit: PageLimit = DEFAULT_LIMIT,
 ) -> Response[VideoPage]:
     page = lifecycle.list_videos(caller_id(app), status=status, cursor=cursor, limit=limit)
     return Response(status_code=200, content_type="application/json", body=page)

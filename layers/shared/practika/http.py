@@ -7,17 +7,19 @@ Every error answer has the shape of DESIGN.md:
 import json
 from collections.abc import Callable
 from http import HTTPStatus
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from aws_lambda_powertools.event_handler.openapi.exceptions import (
     RequestUnsupportedContentType,
     RequestValidationError,
 )
+from aws_lambda_powertools.event_handler.openapi.params import Query
 from pydantic import BaseModel
 
 from practika.errors import InvalidJson, PayloadTooLarge, PractikaError, Unauthorized
 from practika.observability import logger
+from practika.pages import MAX_LIMIT
 
 # Bounds checked before a body is parsed: json.loads answers a 4,301-digit integer with a ValueError
 # (Python's integer-string limit) and a body nested thousands deep with a RecursionError. The largest
@@ -74,6 +76,11 @@ def error_response(status: int, code: str, message: str, details: Any = None) ->
         content_type="application/json",
         body={"error": {"code": code, "message": message, "details": details}},
     )
+
+
+# The query parameters of every list route (GET /videos, GET /videos/{id}/clips).
+PageCursor = Annotated[str | None, Query(max_length=2048, description="next_cursor of the previous page")]
+PageLimit = Annotated[int, Query(ge=1, le=MAX_LIMIT)]
 
 
 def build_resolver() -> APIGatewayHttpResolver:
