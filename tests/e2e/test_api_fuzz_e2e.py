@@ -104,15 +104,16 @@ BODIES = [
 ]
 
 
+def post_raw(api: str, auth_headers, path: str, body: str | bytes) -> requests.Response:
+    """POST `body` to `path` as JSON, unparsed, as the fuzzing user."""
+    headers = {**auth_headers(FUZZ_USER + "-hand"), "content-type": "application/json"}
+    return requests.post(f"{api}{path}", data=body, timeout=30, headers=headers)
+
+
 @pytest.mark.parametrize("body", BODIES)
 @pytest.mark.parametrize("route", ["/videos", "/videos/{id}/clips", "/videos/{id}/complete"])
 def test_hostile_bodies_get_a_4xx_in_the_error_shape(api, auth_headers, video_id, route, body):
-    answer = requests.post(
-        f"{api}{route.replace('{id}', video_id)}",
-        data=body,
-        timeout=30,
-        headers={**auth_headers(FUZZ_USER + "-hand"), "content-type": "application/json"},
-    )
+    answer = post_raw(api, auth_headers, route.replace("{id}", video_id), body)
 
     assert_contract(answer)
     assert answer.status_code >= 400
@@ -173,12 +174,7 @@ BOUNDED = [
 @pytest.mark.parametrize(("body", "status", "code"), BOUNDED)
 @pytest.mark.parametrize("route", ["/videos", "/videos/{id}/clips", "/videos/{id}/complete"])
 def test_hostile_json_is_bounded_before_it_is_parsed(api, auth_headers, video_id, route, body, status, code):
-    answer = requests.post(
-        f"{api}{route.replace('{id}', video_id)}",
-        data=body,
-        timeout=30,
-        headers={**auth_headers(FUZZ_USER + "-hand"), "content-type": "application/json"},
-    )
+    answer = post_raw(api, auth_headers, route.replace("{id}", video_id), body)
 
     assert_contract(answer)
     assert (answer.status_code, answer.json()["error"]["code"]) == (status, code), answer.text[:300]
