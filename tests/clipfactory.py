@@ -154,27 +154,15 @@ def source_frames(path: Path) -> list[SourceFrame]:
     ]
 
 
+def ffmpeg_reads(path: Path, *output: str, text: bool = False, check: bool = True) -> subprocess.CompletedProcess:
+    """ffmpeg reading `path` into `output` (its options and target), messages at error level only."""
+    args = [binary("ffmpeg"), "-nostdin", "-v", "error", "-i", str(path), *output]
+    return subprocess.run(args, capture_output=True, text=text, check=check)
+
+
 def decoded_frame_indices(path: Path) -> list[int]:
     """The source frame index painted into every picture of `path`, in display order, none dropped or doubled."""
-    raw = subprocess.run(
-        [
-            binary("ffmpeg"),
-            "-nostdin",
-            "-v",
-            "error",
-            "-i",
-            str(path),
-            "-fps_mode",
-            "passthrough",
-            "-f",
-            "rawvideo",
-            "-pix_fmt",
-            "gray",
-            "-",
-        ],
-        check=True,
-        capture_output=True,
-    ).stdout
+    raw = ffmpeg_reads(path, "-fps_mode", "passthrough", "-f", "rawvideo", "-pix_fmt", "gray", "-").stdout
     size = WIDTH * HEIGHT
     indices = []
     for offset in range(0, len(raw) - size + 1, size):
@@ -260,35 +248,11 @@ def first_packet_is_keyframe(path: Path) -> bool:
 
 def decode_errors(path: Path) -> str:
     """What ffmpeg's decoders report while decoding every frame of every stream ("" when nothing)."""
-    done = subprocess.run(
-        [binary("ffmpeg"), "-nostdin", "-v", "error", "-i", str(path), "-map", "0", "-f", "null", "-"],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    done = ffmpeg_reads(path, "-map", "0", "-f", "null", "-", text=True, check=False)
     return done.stderr.strip() + ("" if done.returncode == 0 else f" (exit {done.returncode})")
 
 
 def video_packet_hashes(path: Path) -> list[str]:
     """MD5 of each video packet's bytes in decode order: equal hashes mean copied, not re-encoded."""
-    out = subprocess.run(
-        [
-            binary("ffmpeg"),
-            "-nostdin",
-            "-v",
-            "error",
-            "-i",
-            str(path),
-            "-map",
-            "0:v:0",
-            "-c",
-            "copy",
-            "-f",
-            "framemd5",
-            "-",
-        ],
-        check=True,
-        capture_output=True,
-        text=True,
-    ).stdout
+    out = ffmpeg_reads(path, "-map", "0:v:0", "-c", "copy", "-f", "framemd5", "-", text=True).stdout
     return [line.rsplit(",", 1)[1].strip() for line in out.splitlines() if line and not line.startswith("#")]
