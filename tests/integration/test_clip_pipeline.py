@@ -214,27 +214,48 @@ def test_an_accurate_clip_holds_exactly_the_requested_frames(stack, source, even
 def test_an_accurate_clip_copies_the_whole_gops_and_re_encodes_only_its_edges(
     stack, source, event, lambda_context, tmp_path
 ):
-    # Given a request from frame 62.5 to frame 162.5: key frames at 75, 100, 125, 150 inside it
-    body = {"start_s": 2.5, "end_s": 6.5, "mode": "accurate"}
+    # Given a request from frame 62.5 to frame 164.5: key frames at 75, 100, 125, 150 inside it; the
+    # source decodes ... 162 160 161 165 163 164, so B-frames 163 and 164 need P-frame 165, shown after the end
+    body = {"start_s": 2.5, "end_s": 6.58, "mode": "accurate"}
 
     # When the clip is cut
     clip, path = cut_and_fetch(stack, event, lambda_context, source, body, tmp_path)
 
-    # Then it holds exactly frames 63..162, decodes without a single error, and says it was smart-cut
-    assert decoded_frame_indices(path) == list(range(63, 163))
+    # Then it holds exactly frames 63..164, decodes without a single error, and says it was smart-cut
+    assert decoded_frame_indices(path) == list(range(63, 165))
     assert decode_errors(path) == ""
     assert clip["method"] == "smart"
     assert clip["actual"]["start_s"] == 2.5  # the first frame is shown from there, with the audio
-    assert clip["actual"]["end_s"] == pytest.approx(163 * FRAME_S, abs=0.001)
+    assert clip["actual"]["end_s"] == pytest.approx(165 * FRAME_S, abs=0.001)
     assert_actual_is_the_files_truth(clip["actual"], path)
     # and the packets of frames 75..149 are the source's own bytes (all 75 but the 3 key frames, whose
-    # packets also carry the source's parameter sets in-band), while the edges (63..74, 150..162)
+    # packets also carry the source's parameter sets in-band), while the edges (63..74, 150..164)
     # were re-encoded
     source_packets = set(video_packet_hashes(source.path))
     clip_packets = video_packet_hashes(path)
-    assert len(clip_packets) == 100
+    assert len(clip_packets) == 102
     assert sum(h in source_packets for h in clip_packets) == 72
     assert clip_packets[0] not in source_packets and clip_packets[-1] not in source_packets
+
+
+def test_a_last_gop_that_decodes_its_frames_up_to_the_end_first_is_copied_up_to_the_end(
+    stack, source, event, lambda_context, tmp_path
+):
+    # Given a request to frame 162.5: the last GOP decodes 150 153 151 152 ... 162 160 161 before 165,
+    # so no frame up to the end refers to one after it
+    body = {"start_s": 2.5, "end_s": 6.5, "mode": "accurate"}
+
+    clip, path = cut_and_fetch(stack, event, lambda_context, source, body, tmp_path)
+
+    # Then frames 63..162 play without an error and only the head (63..74) was re-encoded: the packets
+    # of 75..162 are the source's own (all 88 but the key frames 75, 100, 125, 150)
+    assert decoded_frame_indices(path) == list(range(63, 163))
+    assert decode_errors(path) == ""
+    assert clip["method"] == "smart"
+    source_packets = set(video_packet_hashes(source.path))
+    clip_packets = video_packet_hashes(path)
+    assert sum(h in source_packets for h in clip_packets) == 84
+    assert clip_packets[-1] in source_packets
 
 
 @pytest.mark.parametrize(

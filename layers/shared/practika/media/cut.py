@@ -36,6 +36,7 @@ import shutil
 import tempfile
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -333,7 +334,8 @@ def _accurate_from_copy(
 ) -> tuple[float, str]:
     """Frame-exact clip from the local copy (smart cut, or re-encode); returns the source time of its zero."""
     try:
-        facts = smart.parse_facts(_run(smart.facts_command(copied), _left(deadline)).stdout)
+        video = _run(smart.facts_command(copied), _left(deadline)).stdout
+        facts = smart.parse_facts(video, _run(smart.audio_command(copied), _left(deadline)).stdout)
         plan = smart.plan(facts, start_s, end_s)
     except ValueError as empty:
         raise CutError("empty_clip", "the cut produced no video", transient=False) from empty
@@ -357,12 +359,17 @@ def _joined(
         _run(smart.reencode_command(copied, output, facts, plan), _left(deadline))
         return True
     try:
-        segments = []
-        for index, segment in enumerate(plan.segments):
-            path = workdir / f"segment-{index}-{segment.kind}.ts"
-            _run(smart.segment_command(copied, path, facts, plan, index), _left(deadline))
-            segments.append(path)
-        _run(smart.join_command(segments, copied, output, facts, plan), _left(deadline))
+        edges = {i: workdir / f"segment-{i}.mp4" for i, segment in enumerate(plan.segments) if segment.kind == "encode"}
+        # The edges do not depend on each other: encoded side by side they take the longer one's time.
+        with ThreadPoolExecutor(max_workers=max(1, len(edges))) as pool:
+            encodes = [pool.submit(_run, smart.segment_command(copied, path, facts, plan, i), _left(deadline))
+                       for i, path in edges.items()]  # fmt: skip
+            for encode in encodes:
+                encode.result()
+        files = [edges[i].name if i in edges else copied.name for i in range(len(plan.segments))]
+        script = workdir / "join.ffconcat"
+        script.write_text(smart.concat_script(plan, facts, files))
+        _run(smart.join_command(script, copied, output, facts, plan), _left(deadline))
         return smart.well_formed(_run(smart.packets_command(output), _left(deadline)).stdout, plan)
     except CutError as error:
         if error.transient:
