@@ -23,6 +23,7 @@ from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingErro
 from practika.clips import rules
 from practika.clips import store as clip_store
 from practika.clips.model import ClipError, ClipRequest, clip_object_key
+from practika.media import smart
 from practika.settings import clip_settings
 from practika.videos.model import MediaFacts, Video, VideoStatus, upload_object_key, video_key
 from tests import mediafactory
@@ -279,6 +280,49 @@ def test_an_accurate_clip_is_frame_exact_whatever_gops_it_spans(
     assert clip["method"] == method
     facts = stream_facts(path)
     assert facts["audio"]["duration_s"] == pytest.approx(facts["video"]["duration_s"], abs=0.05)
+
+
+@pytest.mark.parametrize("shift_s", [-0.2, 0.2])
+def test_a_join_whose_times_do_not_follow_on_is_not_kept_and_the_clip_is_re_encoded_whole(
+    stack, source, event, lambda_context, tmp_path, monkeypatch, shift_s
+):
+    # Given a join script whose head lasts 0.2 s less (the middle's first frames would then be
+    # decoded before the head's last ones) or 0.2 s more (a still picture between head and middle)
+    script = smart.concat_script
+
+    def skewed(plan_, facts, files):
+        lines = script(plan_, facts, files).splitlines()
+        first = next(i for i, line in enumerate(lines) if line.startswith("duration "))
+        lines[first] = f"duration {int(lines[first].split()[1].removesuffix('us')) + int(shift_s * 1e6)}us"
+        return "\n".join(lines) + "\n"
+
+    monkeypatch.setattr(smart, "concat_script", skewed)
+    body = {"start_s": 2.5, "end_s": 6.58, "mode": "accurate"}
+
+    clip, path = cut_and_fetch(stack, event, lambda_context, source, body, tmp_path)
+
+    # Then the smart join is thrown away: frames 63..164 re-encoded whole, evenly spaced, no errors
+    assert clip["method"] == "reencode"
+    assert decoded_frame_indices(path) == list(range(63, 165))
+    assert decode_errors(path) == ""
+    assert clip["actual"]["end_s"] == pytest.approx(165 * FRAME_S, abs=0.001)
+
+
+def test_edges_whose_decode_times_do_not_follow_on_are_not_joined(
+    stack, source, event, lambda_context, tmp_path, monkeypatch
+):
+    # Given edges encoded without the B-frames the source has (its decode times run 2 frames
+    # behind its presentation times, the edges' would not): the head's last frame would be decoded
+    # after the middle's first, and ffmpeg would move that time and write the clip anyway
+    monkeypatch.setattr(smart, "_BFRAMES_FOR_DELAY", dict.fromkeys((0, 1, 2), ("0", "none")))
+    body = {"start_s": 2.5, "end_s": 6.58, "mode": "accurate"}
+
+    clip, path = cut_and_fetch(stack, event, lambda_context, source, body, tmp_path)
+
+    # Then the join fails (-xerror) and the clip is re-encoded whole, frame-exact
+    assert clip["method"] == "reencode"
+    assert decoded_frame_indices(path) == list(range(63, 165))
+    assert decode_errors(path) == ""
 
 
 def test_a_source_smart_cuts_do_not_handle_is_re_encoded_frame_exactly(stack, event, lambda_context, tmp_path):

@@ -334,8 +334,8 @@ def _accurate_from_copy(
 ) -> tuple[float, str]:
     """Frame-exact clip from the local copy (smart cut, or re-encode); returns the source time of its zero."""
     try:
-        video = _run(smart.facts_command(copied), _left(deadline)).stdout
-        facts = smart.parse_facts(video, _run(smart.audio_command(copied), _left(deadline)).stdout)
+        video, audio = _run_all([smart.facts_command(copied), smart.audio_command(copied)], deadline)
+        facts = smart.parse_facts(video.stdout, audio.stdout)
         plan = smart.plan(facts, start_s, end_s)
     except ValueError as empty:
         raise CutError("empty_clip", "the cut produced no video", transient=False) from empty
@@ -361,16 +361,12 @@ def _joined(
     try:
         edges = {i: workdir / f"segment-{i}.mp4" for i, segment in enumerate(plan.segments) if segment.kind == "encode"}
         # The edges do not depend on each other: encoded side by side they take the longer one's time.
-        with ThreadPoolExecutor(max_workers=max(1, len(edges))) as pool:
-            encodes = [pool.submit(_run, smart.segment_command(copied, path, facts, plan, i), _left(deadline))
-                       for i, path in edges.items()]  # fmt: skip
-            for encode in encodes:
-                encode.result()
+        _run_all([smart.segment_command(copied, path, facts, plan, i) for i, path in edges.items()], deadline)
         files = [edges[i].name if i in edges else copied.name for i in range(len(plan.segments))]
         script = workdir / "join.ffconcat"
         script.write_text(smart.concat_script(plan, facts, files))
         _run(smart.join_command(script, copied, output, facts, plan), _left(deadline))
-        return smart.well_formed(_run(smart.packets_command(output), _left(deadline)).stdout, plan)
+        return smart.well_formed(_run(smart.count_command(output), _left(deadline)).stdout, facts, plan)
     except CutError as error:
         if error.transient:
             raise
@@ -436,6 +432,15 @@ def _run(args: list[str], timeout_s: float) -> tools.ToolResult:
         transient = bool(_TRANSIENT_STDERR.search(failed.stderr))
         code = "source_unreachable" if transient else "cut_failed"
         raise CutError(code, "ffmpeg could not cut the clip", transient=transient) from failed
+
+
+def _run_all(commands: list[list[str]], deadline: float) -> list[tools.ToolResult]:
+    """Run independent tools side by side (as `_run`; the first failure is raised once all ended)."""
+    if len(commands) < 2:
+        return [_run(args, _left(deadline)) for args in commands]
+    with ThreadPoolExecutor(max_workers=len(commands)) as pool:
+        runs = [pool.submit(_run, args, _left(deadline)) for args in commands]
+        return [run.result() for run in runs]
 
 
 def _left(deadline: float) -> float:

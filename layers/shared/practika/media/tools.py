@@ -4,8 +4,12 @@ Every input we open comes from a user, so ffmpeg must never follow what the file
 crafted HLS playlist or ffconcat script disguised as .mp4 would otherwise make it fetch other
 URLs or read local files. Two locks, always together:
 - a demuxer allow-list (`-format_whitelist`): only the containers we accept are ever parsed,
-  so playlist and concat demuxers never run;
+  so playlist and concat demuxers never run on a user's file;
 - a protocol allow-list (`-protocol_whitelist`): only the transport for the presigned URL.
+
+Files we wrote ourselves are read with the file protocol only. The one concat script that runs
+is the smart join's (`smart.join_command`): written by us, naming MP4s we wrote beside it, in
+safe mode, with the MP4 demuxer as the only other one allowed.
 """
 
 import os
