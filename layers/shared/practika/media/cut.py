@@ -219,21 +219,15 @@ def keyframe_ts(path: Path, timeout_s: float) -> float:
     return float(packets[0]["pts_time"])
 
 
-def probe_output(path: Path, timeout_s: float) -> dict[str, Any]:
-    """ffprobe of the clip we wrote (a local file we made, so only the file protocol is allowed)."""
-    args = [
-        tools.binary("ffprobe"),
-        "-hide_banner",
-        "-loglevel",
-        "error",
-        "-protocol_whitelist",
-        "file",
-        "-show_entries",
-        "stream=codec_type,start_time,duration,width,height,avg_frame_rate:format=start_time,duration",
-        "-of",
-        "json",
-        str(path),
-    ]
+def probe_output(path: Path, timeout_s: float, *, count_packets: bool = False) -> dict[str, Any]:
+    """ffprobe of the clip we wrote (a local file we made, so only the file protocol is allowed);
+    with `count_packets`, each stream's packets counted too (`nb_read_packets`, a smart join's check)."""
+    entries = "stream=codec_type,start_time,duration,width,height,avg_frame_rate:format=start_time,duration"
+    count = ["-count_packets"] if count_packets else []
+    if count_packets:
+        entries = entries.replace(":format", ",nb_read_packets:format")
+    args = [tools.binary("ffprobe"), "-hide_banner", "-loglevel", "error", "-protocol_whitelist", "file",
+            *count, "-show_entries", entries, "-of", "json", str(path)]  # fmt: skip
     facts: dict[str, Any] = json.loads(_run(args, timeout_s).stdout or b"{}")
     return facts
 
@@ -299,8 +293,9 @@ def cut_clip(
         else:
             # The copy keeps source timestamps; the request counts from the source's start time.
             origin = source_start_s(run.stderr)
-            first_ts, method = _accurate_from_copy(copied, output, workdir, start_s + origin, end_s + origin, deadline)
-            facts = probe_output(output, _left(deadline))
+            first_ts, method, facts = _accurate_from_copy(
+                copied, output, workdir, start_s + origin, end_s + origin, deadline
+            )
             offset_s = first_ts - origin
         result = _measure(facts, output, offset_s, bytes_read, method)
         logger.info(
@@ -331,33 +326,31 @@ def _source(
 
 def _accurate_from_copy(
     copied: Path, output: Path, workdir: Path, start_s: float, end_s: float, deadline: float
-) -> tuple[float, str]:
-    """Frame-exact clip from the local copy (smart cut, or re-encode); returns the source time of its zero."""
+) -> tuple[float, str, dict[str, Any]]:
+    """Frame-exact clip from the local copy (smart cut, or re-encode): the source time of its zero,
+    the method, and ffprobe's facts of the clip written."""
     try:
         video, audio = _run_all([smart.facts_command(copied), smart.audio_command(copied)], deadline)
         facts = smart.parse_facts(video.stdout, audio.stdout)
         plan = smart.plan(facts, start_s, end_s)
     except ValueError as empty:
         raise CutError("empty_clip", "the cut produced no video", transient=False) from empty
-    if plan.method == smart.SMART and not _joined(copied, output, workdir, facts, plan, deadline):
+    zero_s = float(plan.zero_pts * facts.time_base)
+    if plan.method == smart.SMART:
+        written = _smart_join(copied, output, workdir, facts, plan, deadline)
+        if written is not None and smart.well_formed(written, facts, plan):
+            return zero_s, smart.SMART, written
         plan = smart.whole(plan, "join_check")
-    if plan.method != smart.SMART:
-        logger.info("smart cut not possible, re-encoding", reason=plan.reason, codec=facts.codec)
-        _joined(copied, output, workdir, facts, plan, deadline)
-    return float(plan.zero_pts * facts.time_base), plan.method
+    logger.info("smart cut not possible, re-encoding", reason=plan.reason, codec=facts.codec)
+    _run(smart.reencode_command(copied, output, facts, plan), _left(deadline))
+    return zero_s, plan.method, probe_output(output, _left(deadline))
 
 
-def _joined(
+def _smart_join(
     copied: Path, output: Path, workdir: Path, facts: smart.VideoFacts, plan: smart.Plan, deadline: float
-) -> bool:
-    """Write the plan's segments and join them; whether the result has every frame in decode order.
-
-    A smart join that ffmpeg refuses or that comes out malformed is not an error: the caller
-    re-encodes the clip whole instead.
-    """
-    if plan.method != smart.SMART:
-        _run(smart.reencode_command(copied, output, facts, plan), _left(deadline))
-        return True
+) -> dict[str, Any] | None:
+    """Re-encode the plan's edges, join them with the copied middle, and probe the result (packets
+    counted); None when ffmpeg refused: not an error, the caller re-encodes the clip whole instead."""
     try:
         edges = {i: workdir / f"segment-{i}.mp4" for i, segment in enumerate(plan.segments) if segment.kind == "encode"}
         # The edges do not depend on each other: encoded side by side they take the longer one's time.
@@ -366,11 +359,11 @@ def _joined(
         script = workdir / "join.ffconcat"
         script.write_text(smart.concat_script(plan, facts, files))
         _run(smart.join_command(script, copied, output, facts, plan), _left(deadline))
-        return smart.well_formed(_run(smart.count_command(output), _left(deadline)).stdout, facts, plan)
+        return probe_output(output, _left(deadline), count_packets=True)
     except CutError as error:
         if error.transient:
             raise
-        return False
+        return None
 
 
 def _measure(

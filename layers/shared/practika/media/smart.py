@@ -364,20 +364,12 @@ def reencode_command(copied: Path, output: Path, facts: VideoFacts, plan_: Plan)
             "-movflags", "+faststart", "-f", "mp4", "-y", str(output)]  # fmt: skip
 
 
-def count_command(clip: Path) -> list[str]:
-    """ffprobe of the joined clip: how many video packets it holds (counted, not listed) and how long
-    the video lasts."""
-    return [tools.binary("ffprobe"), "-hide_banner", "-loglevel", "error", "-protocol_whitelist", "file",
-            "-count_packets", "-select_streams", "v:0", "-show_entries", "stream=nb_read_packets,duration",
-            "-of", "json", str(clip)]  # fmt: skip
-
-
-def well_formed(stdout: bytes, facts: VideoFacts, plan_: Plan) -> bool:
-    """The joined clip (`count_command`'s output) holds one packet per planned frame and lasts from the
-    clip's zero to the end of its last frame (within a frame: a gap between segments makes it
-    longer). Decode order is the join's to keep: it runs with -xerror, so ffmpeg fails it rather
-    than move a time."""
-    video = (json.loads(stdout or b"{}").get("streams") or [{}])[0]
+def well_formed(probe: dict[str, Any], facts: VideoFacts, plan_: Plan) -> bool:
+    """The joined clip (ffprobe's streams, packets counted) holds one video packet per planned frame
+    and lasts from the clip's zero to the end of its last frame (within a frame: a gap between
+    segments makes it longer). Decode order is the join's to keep: it runs with -xerror, so ffmpeg
+    fails it rather than move a time."""
+    video: dict[str, Any] = next((s for s in probe.get("streams", []) if s.get("codec_type") == "video"), {})
     planned = (plan_.last_pts + plan_.frame_ticks - plan_.zero_pts) * facts.time_base
     try:
         count, duration = int(video["nb_read_packets"]), Fraction(video["duration"])
