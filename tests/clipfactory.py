@@ -60,6 +60,7 @@ def make_source(
     audio_lead_s: float = 0.0,
     gop: int = GOP,
     codec: str = "libx264",
+    cabac: bool = False,
 ) -> ClipSource:
     """An MP4 (H.264, AAC sine when `audio`) with frame-indexed pictures; moov at the end on request.
 
@@ -70,12 +71,13 @@ def make_source(
     (key frames that are not IDR, B-frames that refer across them), a variable frame rate (phone
     video: frame intervals of 30, 40 and 50 ms), and audio that starts `audio_lead_s` before the
     first picture (an edit list with an empty edit in front of the video).
-    `codec` "mpeg4" makes a source smart cuts do not handle.
+    `codec` "mpeg4" makes a source smart cuts do not handle. `cabac` codes the H.264 with CABAC,
+    as cameras and phones do (x264's ultrafast, used for speed here, writes CAVLC).
     """
     kind = f"{'av' if audio else 'v'}-{'moovend' if moov_at_end else 'faststart'}{'-noisy' if noisy else ''}"
     kind += f"{f'-at{start_s:g}' if start_s else ''}{'-opengop' if open_gop else ''}{'-vfr' if vfr else ''}"
     kind += f"{f'-lead{audio_lead_s:g}' if audio_lead_s else ''}{f'-gop{gop}' if gop != GOP else ''}"
-    kind += "" if codec == "libx264" else f"-{codec}"
+    kind += ("" if codec == "libx264" else f"-{codec}") + ("-cabac" if cabac else "")
     path = directory / f"src-{seconds:g}s-{kind}.mp4"
     grain = ",noise=alls=60:allf=t" if noisy else ""
     # Intervals of 50, 50, 20 ms (a 25 fps average), on a millisecond time base.
@@ -89,7 +91,7 @@ def make_source(
         args += ["-f", "lavfi", "-i", f"sine=frequency=440:sample_rate=44100:duration={seconds}"]
     # Open GOPs need B-frames on every GOP boundary: forced, or x264 skips them on these pictures.
     # (and a GOP of 24 frames, so a key frame falls where a B-frame group would end)
-    x264 = f"keyint={gop}:min-keyint={gop}:scenecut=0"
+    x264 = f"keyint={gop}:min-keyint={gop}:scenecut=0" + (":cabac=1" if cabac else "")
     if open_gop:
         x264 = f"keyint={gop - 1}:min-keyint={gop - 1}:scenecut=0:open-gop=1:bframes=2:b-adapt=0"
     if codec == "libx264":

@@ -53,8 +53,10 @@ class Cut:
 
 @pytest.fixture(scope="module")
 def source(api, auth_headers, tmp_path_factory) -> Source:
-    """A frame-indexed 4 s MP4 (H.264 with B-frames, AAC) uploaded with a presigned POST and validated."""
-    clip_source = make_source(tmp_path_factory.mktemp("clip-e2e"), seconds=4, audio=True)
+    """A frame-indexed 4 s MP4 (H.264 with B-frames and CABAC, AAC) uploaded with a presigned POST and
+    validated. CABAC as in camera and phone video: a smart cut's edges (x264 ultrafast) are CAVLC, so
+    the clip mixes both, each slice's PPS saying which."""
+    clip_source = make_source(tmp_path_factory.mktemp("clip-e2e"), seconds=4, audio=True, cabac=True)
     owner = f"clipper-{uuid.uuid4().hex[:6]}"
     headers = auth_headers(owner)
     video_id = clients.upload_file(api, headers, clip_source.path, "video/mp4")
@@ -124,7 +126,8 @@ def test_a_fast_clip_says_it_was_copied(cuts):
 
 
 def test_a_smart_cut_clip_plays_to_its_end_in_chromium(cuts):
-    # Given the smart-cut clip (re-encoded head and tail, copied middle, parameter sets changing in-band)
+    # Given the smart-cut clip (re-encoded CAVLC edges, copied CABAC middle, parameter sets
+    # changing in-band)
     cut = cuts["accurate"]
 
     # When Chromium's <video> plays it
@@ -170,7 +173,7 @@ def test_the_download_url_serves_a_faststart_mp4_named_after_the_video(cuts, sou
     cut = cuts["accurate"]
 
     assert cut.download.status_code == 200
-    disposition = 'attachment; filename="src-4s-av-faststart-clip-1.5-3.5.mp4"'
+    disposition = 'attachment; filename="src-4s-av-faststart-cabac-clip-1.5-3.5.mp4"'
     assert cut.download.headers.get("Content-Disposition", disposition) == disposition
     assert disposition in requests.utils.unquote(cut.clip["download_url"])
     data = cut.path.read_bytes()
