@@ -222,12 +222,11 @@ def keyframe_ts(path: Path, timeout_s: float) -> float:
 def probe_output(path: Path, timeout_s: float, *, count_packets: bool = False) -> dict[str, Any]:
     """ffprobe of the clip we wrote (a local file we made, so only the file protocol is allowed);
     with `count_packets`, each stream's packets counted too (`nb_read_packets`, a smart join's check)."""
-    entries = "stream=codec_type,start_time,duration,width,height,avg_frame_rate:format=start_time,duration"
+    stream = "codec_type,start_time,duration,width,height,avg_frame_rate"
     count = ["-count_packets"] if count_packets else []
-    if count_packets:
-        entries = entries.replace(":format", ",nb_read_packets:format")
-    args = [tools.binary("ffprobe"), "-hide_banner", "-loglevel", "error", "-protocol_whitelist", "file",
-            *count, "-show_entries", entries, "-of", "json", str(path)]  # fmt: skip
+    stream += ",nb_read_packets" if count_packets else ""
+    args = [tools.binary("ffprobe"), "-hide_banner", "-loglevel", "error", "-protocol_whitelist", "file", *count,
+            "-show_entries", f"stream={stream}:format=start_time,duration", "-of", "json", str(path)]  # fmt: skip
     facts: dict[str, Any] = json.loads(_run(args, timeout_s).stdout or b"{}")
     return facts
 
