@@ -228,9 +228,10 @@ def plan(facts: VideoFacts, start_s: float, end_s: float) -> Plan:
 
 def encoder_args(facts: VideoFacts, plan_: Plan, sps_id: int) -> list[str]:
     """libx264 settings: the source's where segments are joined to copied ones, plain otherwise."""
+    crf, preset = (EDGE_CRF, EDGE_PRESET) if plan_.method == SMART else (CRF, PRESET)
+    args = ["-c:v", "libx264", "-crf", str(crf), "-preset", preset, "-pix_fmt", "yuv420p"]
     if plan_.method != SMART:
-        return ["-c:v", "libx264", "-crf", str(CRF), "-preset", PRESET, "-pix_fmt", "yuv420p"]
-    args = ["-c:v", "libx264", "-crf", str(EDGE_CRF), "-preset", EDGE_PRESET, "-pix_fmt", "yuv420p"]
+        return args
     bframes, pyramid = _BFRAMES_FOR_DELAY[plan_.delay]
     args += ["-profile:v", _PROFILES[str(facts.profile)], "-bf", bframes]
     if facts.level:
@@ -321,15 +322,14 @@ def join_command(script: Path, copied: Path, output: Path, facts: VideoFacts, pl
             "-format_whitelist", JOIN_FORMATS, "-protocol_whitelist", "file", "-f", "concat", "-safe", "1",
             "-itsoffset", f"{zero:.6f}", "-i", str(script)]  # fmt: skip
     maps = ["-map", "0:v:0", "-c:v", "copy"]
-    start = zero
     end = float((plan_.last_pts + plan_.frame_ticks) * facts.time_base) + TS_OFFSET_S
     if facts.audio_codec is not None:
         args += ["-protocol_whitelist", "file", "-itsoffset", str(TS_OFFSET_S), "-i", str(copied)]
-        maps += ["-map", "1:a:0", *audio_args(facts, plan_, start, end)]
+        maps += ["-map", "1:a:0", *audio_args(facts, plan_, zero, end)]
     # The first frame is the clip's zero: what starts before it (B-frame decode times, audio
     # priming or the part of an audio packet before the first frame) goes behind an edit list.
     return [*args, *maps, "-map_metadata", "-1", "-map_chapters", "-1", "-sn", "-dn",
-            "-output_ts_offset", f"{-start:.6f}", "-avoid_negative_ts", "disabled",
+            "-output_ts_offset", f"{-zero:.6f}", "-avoid_negative_ts", "disabled",
             "-movflags", "+faststart", "-f", "mp4", "-y", str(output)]  # fmt: skip
 
 
