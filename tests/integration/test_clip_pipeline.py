@@ -310,6 +310,29 @@ def test_a_join_whose_times_do_not_follow_on_is_not_kept_and_the_clip_is_re_enco
     assert clip["actual"]["end_s"] == pytest.approx(165 * FRAME_S, abs=0.001)
 
 
+def test_a_join_that_lost_frames_is_not_kept_even_when_it_lasts_as_long_as_planned(
+    stack, source, event, lambda_context, tmp_path, monkeypatch
+):
+    # Given a join script whose middle stops three frames early: the tail still starts where it
+    # should, so the clip lasts as planned, but frames 147..149 are missing (only the count shows it)
+    script = smart.concat_script
+
+    def short(plan_, facts, files):
+        lines = script(plan_, facts, files).splitlines()
+        at = next(i for i, line in enumerate(lines) if line.startswith("outpoint "))
+        lines[at] = f"outpoint {int(lines[at].split()[1].removesuffix('us')) - 3 * 40_000}us"
+        return "\n".join(lines) + "\n"
+
+    monkeypatch.setattr(smart, "concat_script", short)
+    body = {"start_s": 2.5, "end_s": 6.58, "mode": "accurate"}
+
+    clip, path = cut_and_fetch(stack, event, lambda_context, source, body, tmp_path)
+
+    # Then the smart join is thrown away and frames 63..164 are re-encoded whole, none missing
+    assert clip["method"] == "reencode"
+    assert decoded_frame_indices(path) == list(range(63, 165))
+
+
 def test_edges_whose_decode_times_do_not_follow_on_are_not_joined(
     stack, source, event, lambda_context, tmp_path, monkeypatch
 ):

@@ -365,14 +365,14 @@ def reencode_command(copied: Path, output: Path, facts: VideoFacts, plan_: Plan)
 
 
 def well_formed(probe: dict[str, Any], facts: VideoFacts, plan_: Plan) -> bool:
-    """The joined clip (ffprobe's streams, packets counted) holds one video packet per planned frame
-    and lasts from the clip's zero to the end of its last frame (within a frame: a gap between
-    segments makes it longer). Decode order is the join's to keep: it runs with -xerror, so ffmpeg
-    fails it rather than move a time."""
+    """The joined clip (ffprobe's streams) holds one video packet per planned frame (its MP4 index's
+    sample count) and lasts from the clip's zero to the end of its last frame (within a frame: a gap
+    between segments makes it longer). Decode order is the join's to keep: it runs with -xerror, so
+    ffmpeg fails it rather than move a time."""
     video: dict[str, Any] = next((s for s in probe.get("streams", []) if s.get("codec_type") == "video"), {})
     planned = (plan_.last_pts + plan_.frame_ticks - plan_.zero_pts) * facts.time_base
     try:
-        count, duration = int(video["nb_read_packets"]), Fraction(video["duration"])
+        count, duration = int(video["nb_frames"]), Fraction(video["duration"])
     except (KeyError, ValueError):
         return False
     return count == len(plan_.frames) and abs(duration - planned) < plan_.frame_ticks * facts.time_base
