@@ -14,6 +14,7 @@ from pathlib import Path
 CACHE = Path(__file__).resolve().parent.parent / ".cache" / "bench"
 MINUTES = (1, 10, 30)
 VIDEO_BITRATE = "2500k"
+FPS = 25
 GOP = 50  # 2 s at 25 fps
 VERSION = "v2"  # change to rebuild the cache when the recipe changes
 
@@ -38,7 +39,7 @@ def source(minutes: int) -> Path:
     partial = path.with_suffix(".part.mp4")
     if minutes == 1:
         _run(
-            "-f", "lavfi", "-i", "testsrc2=size=1280x720:rate=25:duration=60",
+            "-f", "lavfi", "-i", f"testsrc2=size=1280x720:rate={FPS}:duration=60",
             "-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000:duration=60",
             "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p", "-g", str(GOP),
             "-b:v", VIDEO_BITRATE, "-maxrate", VIDEO_BITRATE, "-bufsize", "5000k",
