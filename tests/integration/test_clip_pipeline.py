@@ -284,21 +284,27 @@ def test_an_accurate_clip_is_frame_exact_whatever_gops_it_spans(
     assert facts["audio"]["duration_s"] == pytest.approx(facts["video"]["duration_s"], abs=0.05)
 
 
+def move_in_join_script(monkeypatch: pytest.MonkeyPatch, directive: str, by_us: int) -> None:
+    """Make the smart join's concat script wrong on purpose: its first `directive` (a time in
+    microseconds) moved by `by_us`."""
+    script = smart.concat_script
+
+    def moved(plan_, facts, files):
+        lines = script(plan_, facts, files).splitlines()
+        at = next(i for i, line in enumerate(lines) if line.startswith(f"{directive} "))
+        lines[at] = f"{directive} {int(lines[at].split()[1].removesuffix('us')) + by_us}us"
+        return "\n".join(lines) + "\n"
+
+    monkeypatch.setattr(smart, "concat_script", moved)
+
+
 @pytest.mark.parametrize("shift_s", [-0.2, 0.2])
 def test_a_join_whose_times_do_not_follow_on_is_not_kept_and_the_clip_is_re_encoded_whole(
     stack, source, event, lambda_context, tmp_path, monkeypatch, shift_s
 ):
     # Given a join script whose head lasts 0.2 s less (the middle's first frames would then be
     # decoded before the head's last ones) or 0.2 s more (a still picture between head and middle)
-    script = smart.concat_script
-
-    def skewed(plan_, facts, files):
-        lines = script(plan_, facts, files).splitlines()
-        first = next(i for i, line in enumerate(lines) if line.startswith("duration "))
-        lines[first] = f"duration {int(lines[first].split()[1].removesuffix('us')) + int(shift_s * 1e6)}us"
-        return "\n".join(lines) + "\n"
-
-    monkeypatch.setattr(smart, "concat_script", skewed)
+    move_in_join_script(monkeypatch, "duration", int(shift_s * 1e6))
     body = {"start_s": 2.5, "end_s": 6.58, "mode": "accurate"}
 
     clip, path = cut_and_fetch(stack, event, lambda_context, source, body, tmp_path)
@@ -315,15 +321,7 @@ def test_a_join_that_lost_frames_is_not_kept_even_when_it_lasts_as_long_as_plann
 ):
     # Given a join script whose middle stops three frames early: the tail still starts where it
     # should, so the clip lasts as planned, but frames 147..149 are missing (only the count shows it)
-    script = smart.concat_script
-
-    def short(plan_, facts, files):
-        lines = script(plan_, facts, files).splitlines()
-        at = next(i for i, line in enumerate(lines) if line.startswith("outpoint "))
-        lines[at] = f"outpoint {int(lines[at].split()[1].removesuffix('us')) - 3 * 40_000}us"
-        return "\n".join(lines) + "\n"
-
-    monkeypatch.setattr(smart, "concat_script", short)
+    move_in_join_script(monkeypatch, "outpoint", -3 * 40_000)
     body = {"start_s": 2.5, "end_s": 6.58, "mode": "accurate"}
 
     clip, path = cut_and_fetch(stack, event, lambda_context, source, body, tmp_path)
