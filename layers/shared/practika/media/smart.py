@@ -261,6 +261,13 @@ def _edge_output(path: Path, facts: VideoFacts) -> list[str]:
             "-f", "mp4", "-y", str(path)]  # fmt: skip
 
 
+def _frames_filter(segment: Segment, zero_pts: int | None) -> str:
+    """Exactly the segment's frames, by their timestamps in the stream's own ticks; with `zero_pts`,
+    the first is shown from the clip's zero (the requested start), where the audio starts."""
+    kept = f"trim=start_pts={segment.first_pts}:end_pts={segment.last_pts + 1}"
+    return kept if zero_pts is None else kept + f",setpts='if(eq(N\\,0)\\,{zero_pts}\\,PTS)'"
+
+
 def segment_command(copied: Path, output: Path, facts: VideoFacts, plan_: Plan, index: int) -> list[str]:
     """The ffmpeg command that re-encodes segment `index` of the plan (an edge) to an MP4 in source
     time (+offset), in the copy's time base."""
@@ -273,11 +280,7 @@ def segment_command(copied: Path, output: Path, facts: VideoFacts, plan_: Plan, 
     seek: list[str] = []
     if index > 0:
         seek = ["-seek_timestamp", "1", "-noaccurate_seek", "-ss", _seconds(segment.first_pts + 0.5, facts)]
-    # Exactly the segment's frames, by their timestamps in the stream's own ticks; the clip's
-    # first frame is shown from the clip's zero (the requested start), where the audio starts.
-    trim = f"trim=start_pts={segment.first_pts}:end_pts={segment.last_pts + 1}"
-    if index == 0:
-        trim += f",setpts='if(eq(N\\,0)\\,{plan_.zero_pts}\\,PTS)'"
+    trim = _frames_filter(segment, plan_.zero_pts if index == 0 else None)
     sps_id = HEAD_SPS_ID if index == 0 else TAIL_SPS_ID
     # One decoding thread: a GOP is too short for frame threads to pay for their start.
     return [*base, "-protocol_whitelist", "file", "-threads", "1", *seek, "-i", str(copied),
@@ -356,8 +359,7 @@ def reencode_command(copied: Path, output: Path, facts: VideoFacts, plan_: Plan)
     segment = plan_.segments[0]
     zero = float(plan_.zero_pts * facts.time_base)
     end = float((plan_.last_pts + plan_.frame_ticks) * facts.time_base)
-    trim = f"trim=start_pts={segment.first_pts}:end_pts={segment.last_pts + 1}"
-    trim += f",setpts='if(eq(N\\,0)\\,{plan_.zero_pts}\\,PTS)'"
+    trim = _frames_filter(segment, plan_.zero_pts)
     args = [tools.binary("ffmpeg"), "-nostdin", "-hide_banner", "-loglevel", "error", "-copyts",
             "-protocol_whitelist", "file", "-i", str(copied), "-map", "0:v:0", "-vf", trim,
             *encoder_args(facts, plan_, 0), "-enc_time_base:v", "demux", "-fps_mode", "passthrough"]  # fmt: skip
